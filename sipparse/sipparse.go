@@ -1,0 +1,24 @@
+// Package sipparse extracts from SIP messages, through sipgo, the few fields
+// sipprot decides on, and reassembles SIP messages from TCP segments.
+package sipparse
+
+// Message holds what policy needs of one SIP message. Strings are copies and
+// stay valid after the packet buffer is reused.
+type Message struct {
+	// Request is true for a request, false for a response.
+	Request bool
+	// Method is the request method (requests only).
+	Method string
+	// Status is the status code (responses only).
+	Status int
+	// CallID is the Call-ID header value.
+	CallID string
+	// CSeq is the CSeq sequence number and CSeqMethod its method.
+	CSeq       uint32
+	CSeqMethod string
+	// UserAgent is the User-Agent header value, trimmed ("" when absent).
+	UserAgent string
+	// Credentials is true when the message carries an Authorization or
+	// Proxy-Authorization header.
+	Credentials bool
+}
