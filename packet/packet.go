@@ -10,6 +10,15 @@ const (
 	UDP = 17
 )
 
+// Other IP protocol numbers, named so String and tests can spell them.
+const (
+	ICMP   = 1
+	ESP    = 50 // IPsec ESP: the rest is encrypted, so decoding stops here.
+	AH     = 51
+	ICMPv6 = 58
+	NoNext = 59 // IPv6 "no next header".
+)
+
 // TCP flag bits, as in the TCP header's flags byte.
 const (
 	FlagFIN = 0x01
@@ -17,6 +26,9 @@ const (
 	FlagRST = 0x04
 	FlagPSH = 0x08
 	FlagACK = 0x10
+	FlagURG = 0x20
+	FlagECE = 0x40
+	FlagCWR = 0x80
 )
 
 // Parsed is one decoded packet. Decode fills it in place; Payload aliases the
@@ -36,4 +48,7 @@ type Parsed struct {
 	Payload []byte
 	// Length is the IP packet's total length in bytes.
 	Length int
+	// MoreFragments is true for a first fragment (offset 0, more to come):
+	// ports are known but Payload holds only the start of the datagram.
+	MoreFragments bool
 }
