@@ -7,13 +7,14 @@ package sipparse
 type Message struct {
 	// Request is true for a request, false for a response.
 	Request bool
-	// Method is the request method (requests only).
+	// Method is the request method (requests only), upper-cased.
 	Method string
 	// Status is the status code (responses only).
 	Status int
 	// CallID is the Call-ID header value.
 	CallID string
-	// CSeq is the CSeq sequence number and CSeqMethod its method.
+	// CSeq is the CSeq sequence number and CSeqMethod its method,
+	// upper-cased like Method.
 	CSeq       uint32
 	CSeqMethod string
 	// UserAgent is the User-Agent header value, trimmed ("" when absent).

@@ -1,0 +1,57 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/sipprot/sipprot/conf"
+	"github.com/sipprot/sipprot/policy"
+	"github.com/sipprot/sipprot/store"
+)
+
+// engineConfig compiles the TOML config into what the engine runs on.
+func engineConfig(c *conf.Config) policy.Config {
+	pc := policy.DefaultConfig()
+	pc.Ports = policy.PortSet{}
+	pc.UDP, pc.TCP = false, false
+	for _, p := range c.SIP.Protocols {
+		switch p {
+		case conf.UDP:
+			pc.UDP = true
+		case conf.TCP:
+			pc.TCP = true
+		}
+	}
+	for _, r := range c.SIP.Ports {
+		pc.Ports.Add(r.Lo, r.Hi)
+	}
+	pc.FailuresPerMinute = c.SIP.FailuresPerMinute
+	pc.BlockTime = c.SIP.BlockTime.Duration
+	pc.BlockThreshold = c.SIP.BlockThreshold
+	pc.UserAgents = append([]string(nil), c.SIP.BlockedUserAgents...)
+	pc.BlockedCountries = nil
+	for _, cc := range c.SIP.BlockedCountries {
+		pc.BlockedCountries = append(pc.BlockedCountries, string(cc))
+	}
+	pc.RequestsPerSecond = float64(c.SIP.RequestsPerSecond)
+	pc.DropMalformed = c.SIP.DropMalformed
+	pc.TFTP = c.TFTP.Enabled
+	pc.TFTPPerMinute = c.TFTP.PerMinute
+	pc.TFTPBurst = c.TFTP.Burst
+	return pc
+}
+
+// loadLists reads the allow and deny list files of the config and
+// publishes them in e. A missing file is an empty list; a bad line is an
+// error naming FILE:LINE and publishes nothing.
+func loadLists(c *conf.Config, e *policy.Engine) error {
+	allow, err := store.LoadList(c.Lists.Allow)
+	if err != nil {
+		return fmt.Errorf("allow list: %w", err)
+	}
+	deny, err := store.LoadList(c.Lists.Deny)
+	if err != nil {
+		return fmt.Errorf("deny list: %w", err)
+	}
+	e.SetLists(store.PrefixSet(allow), store.PrefixSet(deny))
+	return nil
+}

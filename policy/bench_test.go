@@ -1,0 +1,152 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"runtime"
+	"testing"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/sipprot/sipprot/packet"
+)
+
+// blockedWorld has one denied, one allowed and one dynamically blocked
+// source, plus lists of realistic size.
+func blockedWorld(tb testing.TB) (*Engine, map[string]*packet.Parsed) {
+	t, _ := tb.(*testing.T)
+	w := &world{t: t, clock: NewManualClock(t0)}
+	cfg := DefaultConfig()
+	cfg.UserAgents = []string{"friendly-scanner"}
+	w.e = New(cfg, w.clock)
+	var allow, deny []string
+	for i := range 1000 {
+		allow = append(allow, fmt.Sprintf("192.0.%d.%d/32", 2+i/250, i%250))
+		deny = append(deny, fmt.Sprintf("2001:db8:%x::/48", i))
+	}
+	allow = append(allow, "192.0.2.0/24")
+	deny = append(deny, "198.51.100.1/32")
+	w.lists(allow, deny)
+	reg := register("203.0.113.99", "b", 1, "friendly-scanner", false)
+	w.e.Decide(udp("203.0.113.99", 5060, pbx, 5060, reg))
+	// Drain continuously so the blocked path measures a successful send,
+	// as in the daemon where the store reads the channel.
+	go func() {
+		for range w.e.Events() {
+		}
+	}()
+	return w.e, map[string]*packet.Parsed{
+		"allowed": udp("192.0.2.7", 5060, pbx, 5060, reg),
+		"denied":  udp("198.51.100.1", 5060, pbx, 5060, reg),
+		"blocked": udp("203.0.113.99", 5060, pbx, 5060, reg),
+	}
+}
+
+// TestNoAllocs: a listed or blocked source costs no allocation.
+func TestNoAllocs(t *testing.T) {
+	e, pkts := blockedWorld(t)
+	for name, p := range pkts {
+		t.Run(name, func(t *testing.T) {
+			if n := testing.AllocsPerRun(1000, func() { e.Decide(p) }); n != 0 {
+				t.Fatalf("%s: %v allocs per decision, want 0", name, n)
+			}
+		})
+	}
+}
+
+func BenchmarkDecideListedOrBlocked(b *testing.B) {
+	e, pkts := blockedWorld(b)
+	for _, name := range []string{"allowed", "denied", "blocked"} {
+		p := pkts[name]
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				e.Decide(p)
+			}
+		})
+	}
+}
+
+var benchRegister = []byte(register("198.51.100.20", "8f3c1b2a-77e4-4f0e-9a7b-1c2d3e4f5a6b", 2, "Yealink SIP-T46S 66.86.0.15", true))
+
+// BenchmarkRegister compares the full decision for a REGISTER, parse
+// included, with a bare sipgo parse of the same message in the same run.
+func BenchmarkRegister(b *testing.B) {
+	b.Run("sipgo_parse", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := sip.ParseMessage(benchRegister); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decide", func(b *testing.B) {
+		e := New(DefaultConfig(), NewManualClock(t0))
+		e.cfg.UserAgents = nil
+		e.ua = newUAMatcher([]string{"friendly-scanner", "sipvicious", "sipcli", "sip-scan", "vaxsipuseragent", "sundayddr", "iwar", "sipsak", "pplsip", "smap"})
+		p := &packet.Parsed{Src: netip.MustParseAddr("198.51.100.20"), Dst: pbx, SrcPort: 5060, DstPort: 5060,
+			Proto: packet.UDP, Payload: benchRegister}
+		b.ReportAllocs()
+		for b.Loop() {
+			if d := e.Decide(p); d.Verdict != Accept {
+				b.Fatal(d)
+			}
+		}
+	})
+}
+
+// TestMemoryMillionSources measures the state of 1,000,000 distinct
+// sources, each with a failure and a flood bucket (the most state a source
+// can have), against the 256 MiB budget.
+func TestMemoryMillionSources(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	cfg := DefaultConfig()
+	cfg.RequestsPerSecond = 10
+	e := New(cfg, NewManualClock(t0))
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	p := &packet.Parsed{Dst: pbx, SrcPort: 5060, DstPort: 5060, Proto: packet.UDP}
+	r := &packet.Parsed{Src: pbx, SrcPort: 5060, DstPort: 5060, Proto: packet.UDP}
+	for i := range 1_000_000 {
+		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		if i%2 == 1 {
+			a = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i), 14: byte(i >> 8), 13: byte(i >> 16)})
+		}
+		id := fmt.Sprintf("mem-%d", i)
+		p.Src, p.Payload = a, []byte(register(a.String(), id, 1, "Zoiper", true))
+		if d := e.Decide(p); d.Verdict != Accept {
+			t.Fatalf("source %d: %v", i, d)
+		}
+		r.Dst, r.Payload = a, []byte(response(403, id, 1, "REGISTER"))
+		e.Decide(r)
+		// Every fourth source also holds a block.
+		if i%4 == 0 {
+			k := keyOf(a)
+			sh := &e.shards[shardOf(k)]
+			sh.mu.Lock()
+			e.blockLocked(sh, k, 0, ReasonFailures, "")
+			sh.mu.Unlock()
+			<-e.events
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	used := after.HeapAlloc - before.HeapAlloc
+	t.Logf("1,000,000 sources: %.1f MiB heap (%d sources, %d blocks, %d transactions kept)", float64(used)/(1<<20),
+		totalLen(e, func(s *shard) int { return s.sources.Len() }), totalLen(e, func(s *shard) int { return s.blocks.Len() }),
+		totalLen(e, func(s *shard) int { return s.txns.Len() }))
+	if used > 256<<20 {
+		t.Fatalf("state for 1M sources uses %d MiB, budget 256 MiB", used>>20)
+	}
+	runtime.KeepAlive(e)
+}
+
+func totalLen(e *Engine, f func(*shard) int) int {
+	n := 0
+	for i := range e.shards {
+		n += f(&e.shards[i])
+	}
+	return n
+}

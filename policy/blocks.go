@@ -1,0 +1,151 @@
+package policy
+
+import (
+	"net/netip"
+	"time"
+)
+
+// blockedLocked reports whether k is blocked now. A packet from a source
+// under a temporary block restarts its clock; an expired block is lifted.
+func (e *Engine) blockedLocked(sh *shard, k addrKey, now int64) bool {
+	b, ok := sh.blocks.get(k)
+	if !ok || !b.active {
+		return false
+	}
+	if !b.permanent && now >= b.until {
+		b.active = false
+		e.emit(Event{Kind: EventUnblock, Addr: k.addr(), Reason: b.reason, At: time.Unix(0, now)})
+		return false
+	}
+	b.until = now + int64(e.cfg.BlockTime)
+	b.last = now
+	b.hits++
+	return true
+}
+
+// blockLocked blocks k for reason. The BlockThreshold-th block of the same
+// source makes it permanent.
+func (e *Engine) blockLocked(sh *shard, k addrKey, now int64, r Reason, ua string) {
+	b, created, _ := sh.blocks.put(k)
+	if created {
+		b.first = now
+	}
+	if !b.active {
+		if b.count < 255 {
+			b.count++
+		}
+		b.active = true
+	}
+	b.reason = r
+	b.last = now
+	b.hits++
+	b.until = now + int64(e.cfg.BlockTime)
+	if int(b.count) >= e.cfg.BlockThreshold {
+		b.permanent = true
+	}
+	ev := Event{Kind: EventBlock, Addr: k.addr(), Reason: r, At: time.Unix(0, now),
+		Permanent: b.permanent, Count: int(b.count), UserAgent: ua}
+	if !b.permanent {
+		ev.Until = time.Unix(0, b.until)
+	}
+	if c := e.countries.Load(); c != nil && c.lookup != nil {
+		ev.Country, _ = c.lookup.Country(ev.Addr)
+	}
+	e.emit(ev)
+}
+
+// BlockState describes one source's dynamic block.
+type BlockState struct {
+	Addr        netip.Addr
+	Reason      Reason
+	Active      bool
+	Permanent   bool
+	Count       int // times blocked
+	Hits        int // packets dropped
+	First, Last time.Time
+	Until       time.Time // zero when permanent
+}
+
+// Blocks returns every source the engine has blocked, active or lifted
+// (lifted entries remember the block count toward the threshold).
+func (e *Engine) Blocks() []BlockState {
+	var out []BlockState
+	for i := range e.shards {
+		sh := &e.shards[i]
+		sh.mu.Lock()
+		sh.blocks.each(func(k addrKey, b *block) bool {
+			s := BlockState{Addr: k.addr(), Reason: b.reason, Active: b.active, Permanent: b.permanent,
+				Count: int(b.count), Hits: int(b.hits), First: time.Unix(0, b.first), Last: time.Unix(0, b.last)}
+			if !b.permanent {
+				s.Until = time.Unix(0, b.until)
+			}
+			out = append(out, s)
+			return true
+		})
+		sh.mu.Unlock()
+	}
+	return out
+}
+
+// Blocked reports a's block, if it has one that is active now.
+func (e *Engine) Blocked(a netip.Addr) (BlockState, bool) {
+	k := keyOf(a)
+	sh := &e.shards[shardOf(k)]
+	now := e.clock.Now().UnixNano()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	b, ok := sh.blocks.peek(k)
+	if !ok || !b.active || (!b.permanent && now >= b.until) {
+		return BlockState{}, false
+	}
+	s := BlockState{Addr: a.Unmap(), Reason: b.reason, Active: true, Permanent: b.permanent,
+		Count: int(b.count), Hits: int(b.hits), First: time.Unix(0, b.first), Last: time.Unix(0, b.last)}
+	if !b.permanent {
+		s.Until = time.Unix(0, b.until)
+	}
+	return s, true
+}
+
+// Unblock lifts a's block, temporary or permanent, and forgets its block
+// count. It reports whether a was blocked.
+func (e *Engine) Unblock(a netip.Addr) bool {
+	k := keyOf(a)
+	sh := &e.shards[shardOf(k)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	b, ok := sh.blocks.peek(k)
+	if !ok {
+		return false
+	}
+	was := b.active
+	reason := b.reason
+	sh.blocks.del(k)
+	if s, ok := sh.sources.peek(k); ok {
+		s.fails.reset()
+	}
+	if was {
+		e.emit(Event{Kind: EventUnblock, Addr: k.addr(), Reason: reason, At: e.clock.Now()})
+	}
+	return was
+}
+
+// Sweep lifts every temporary block that has expired, so unblock events
+// leave even for sources that went quiet. The daemon calls it periodically.
+func (e *Engine) Sweep() int {
+	now := e.clock.Now().UnixNano()
+	n := 0
+	for i := range e.shards {
+		sh := &e.shards[i]
+		sh.mu.Lock()
+		sh.blocks.each(func(k addrKey, b *block) bool {
+			if b.active && !b.permanent && now >= b.until {
+				b.active = false
+				n++
+				e.emit(Event{Kind: EventUnblock, Addr: k.addr(), Reason: b.reason, At: time.Unix(0, now)})
+			}
+			return true
+		})
+		sh.mu.Unlock()
+	}
+	return n
+}

@@ -1,0 +1,85 @@
+// Package policy holds every rule of sipprot and the one decision function
+// that applies them to a packet: verdict plus the reason behind it.
+package policy
+
+// Verdict is what happens to the packet.
+type Verdict uint8
+
+// Verdicts.
+const (
+	Accept Verdict = iota
+	Drop
+)
+
+// String returns "accept" or "drop".
+func (v Verdict) String() string {
+	if v == Drop {
+		return "drop"
+	}
+	return "accept"
+}
+
+// Reason says which rule decided. Its String is the one spelling used by
+// logs, JSON outputs and metrics.
+type Reason uint8
+
+// Reasons, in the order the rules run.
+const (
+	ReasonNone Reason = iota
+	ReasonAllow
+	ReasonDeny
+	ReasonDynamic
+	ReasonCountry
+	ReasonTFTP
+	ReasonUserAgent
+	ReasonFailures
+	ReasonFlood
+	ReasonMalformed
+	numReasons
+)
+
+var reasonNames = [numReasons]string{
+	ReasonNone:      "none",
+	ReasonAllow:     "allow",
+	ReasonDeny:      "deny",
+	ReasonDynamic:   "dynamic",
+	ReasonCountry:   "country",
+	ReasonTFTP:      "tftp",
+	ReasonUserAgent: "user_agent",
+	ReasonFailures:  "failures",
+	ReasonFlood:     "flood",
+	ReasonMalformed: "malformed",
+}
+
+// String returns the reason's stable lower_snake_case name.
+func (r Reason) String() string {
+	if r < numReasons {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
+
+// DropReasons lists the reasons a packet can be dropped for, in the order
+// reports print them.
+func DropReasons() []Reason {
+	return []Reason{ReasonAllow, ReasonDeny, ReasonDynamic, ReasonCountry, ReasonUserAgent, ReasonFailures, ReasonFlood, ReasonTFTP, ReasonMalformed}
+}
+
+// ParseReason maps a reason name back to its value.
+func ParseReason(s string) (Reason, bool) {
+	for i, n := range reasonNames {
+		if n == s {
+			return Reason(i), true
+		}
+	}
+	return ReasonNone, false
+}
+
+// Decision is the outcome for one packet.
+type Decision struct {
+	Verdict Verdict
+	Reason  Reason
+}
+
+func accept(r Reason) Decision { return Decision{Accept, r} }
+func drop(r Reason) Decision   { return Decision{Drop, r} }

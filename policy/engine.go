@@ -1,0 +1,313 @@
+package policy
+
+import (
+	"errors"
+	"hash/maphash"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gaissmai/bart"
+	"github.com/sipprot/sipprot/packet"
+	"github.com/sipprot/sipprot/sipparse"
+)
+
+// tftpPort is the TFTP server port the TFTP limit guards.
+const tftpPort = 69
+
+// CountryLookup maps an address to its ISO 3166 alpha-2 country code. The
+// GeoIP package implements it; it must be safe for concurrent use.
+type CountryLookup interface {
+	Country(netip.Addr) (string, bool)
+}
+
+// countries is the published country rule: a lookup and the blocked codes.
+type countries struct {
+	lookup  CountryLookup
+	blocked map[string]bool
+}
+
+// Engine decides on packets. It is safe for concurrent use by several
+// queue readers; lists and the country rule are swapped in atomically.
+type Engine struct {
+	cfg    Config
+	clock  Clock
+	ua     uaMatcher
+	parser *sipparse.Parser
+	tcp    *sipparse.Streams
+	seed   maphash.Seed
+
+	allow, deny atomic.Pointer[bart.Lite]
+	countries   atomic.Pointer[countries]
+
+	floodPerNs, tftpPerNs, floodBurst float64
+
+	shards [shardCount]shard
+	events chan Event
+	stats  stats
+}
+
+// New builds an engine. A nil clock means the system clock.
+func New(cfg Config, clock Clock) *Engine {
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	if cfg.EventBuffer < 1 {
+		cfg.EventBuffer = 1
+	}
+	e := &Engine{
+		cfg:    cfg,
+		clock:  clock,
+		ua:     newUAMatcher(cfg.UserAgents),
+		parser: sipparse.NewParser(),
+		tcp:    sipparse.NewStreams(cfg.MaxStreams, cfg.MaxStreamBuffer),
+		seed:   maphash.MakeSeed(),
+		events: make(chan Event, cfg.EventBuffer),
+	}
+	if cfg.RequestsPerSecond > 0 {
+		e.floodPerNs = cfg.RequestsPerSecond / float64(time.Second)
+		e.floodBurst = max(cfg.RequestsPerSecond, 1)
+	}
+	if cfg.TFTPPerMinute > 0 {
+		e.tftpPerNs = float64(cfg.TFTPPerMinute) / float64(time.Minute)
+	}
+	per := func(n int) int { return max(1, (n+shardCount-1)/shardCount) }
+	for i := range e.shards {
+		e.shards[i].sources = newLRU[addrKey, source](per(cfg.MaxSources))
+		e.shards[i].blocks = newLRU[addrKey, block](per(cfg.MaxBlocks))
+		e.shards[i].txns = newLRU[uint64, txn](per(cfg.MaxTransactions))
+	}
+	if len(cfg.BlockedCountries) > 0 {
+		// Until a GeoIP lookup is set, no address has a country.
+		e.SetCountryLookup(nil)
+	}
+	return e
+}
+
+// SetLists publishes new allow and deny sets; nil means empty. The sets
+// must not be modified afterwards.
+func (e *Engine) SetLists(allow, deny *bart.Lite) {
+	e.allow.Store(allow)
+	e.deny.Store(deny)
+}
+
+// SetCountryLookup publishes the GeoIP lookup used by the country rule.
+func (e *Engine) SetCountryLookup(l CountryLookup) {
+	if len(e.cfg.BlockedCountries) == 0 {
+		return
+	}
+	c := &countries{lookup: l, blocked: map[string]bool{}}
+	for _, cc := range e.cfg.BlockedCountries {
+		c.blocked[strings.ToUpper(cc)] = true
+	}
+	e.countries.Store(c)
+}
+
+// Decide returns the verdict for one decoded packet. It never waits on
+// anything but the short lock of the source's shard.
+func (e *Engine) Decide(p *packet.Parsed) Decision {
+	d := e.decide(p, e.clock.Now().UnixNano())
+	e.stats.count(d)
+	return d
+}
+
+func (e *Engine) decide(p *packet.Parsed, now int64) Decision {
+	e.stats.packets.Add(1)
+	src := p.Src
+	// Address rules first: a listed or blocked source costs no parse.
+	if l := e.allow.Load(); l != nil && l.Lookup(src) {
+		return accept(ReasonAllow)
+	}
+	if l := e.deny.Load(); l != nil && l.Lookup(src) {
+		e.emitDrop(src, ReasonDeny, now)
+		return drop(ReasonDeny)
+	}
+	k := keyOf(src)
+	sh := &e.shards[shardOf(k)]
+	sh.mu.Lock()
+	blocked := e.blockedLocked(sh, k, now)
+	sh.mu.Unlock()
+	if blocked {
+		e.emitDrop(src, ReasonDynamic, now)
+		return drop(ReasonDynamic)
+	}
+	if c := e.countries.Load(); c != nil && c.lookup != nil {
+		if cc, ok := c.lookup.Country(src); ok && c.blocked[cc] {
+			e.emitDrop(src, ReasonCountry, now)
+			return drop(ReasonCountry)
+		}
+	}
+	if p.Fragment {
+		// No ports, no payload: only address rules can judge it.
+		return accept(ReasonNone)
+	}
+	if e.cfg.TFTP && p.Proto == packet.UDP && p.DstPort == tftpPort {
+		return e.tftp(sh, k, now)
+	}
+	if !e.isSIP(p) {
+		return accept(ReasonNone)
+	}
+	return e.inspect(p, now)
+}
+
+// isSIP reports whether p travels on a watched SIP transport and port, in
+// either direction (requests in, the PBX's responses out).
+func (e *Engine) isSIP(p *packet.Parsed) bool {
+	switch p.Proto {
+	case packet.UDP:
+		if !e.cfg.UDP {
+			return false
+		}
+	case packet.TCP:
+		if !e.cfg.TCP {
+			return false
+		}
+	default:
+		return false
+	}
+	return e.cfg.Ports.Has(p.DstPort) || e.cfg.Ports.Has(p.SrcPort)
+}
+
+func (e *Engine) tftp(sh *shard, k addrKey, now int64) Decision {
+	sh.mu.Lock()
+	s, _, _ := sh.sources.put(k)
+	ok := s.tftp.take(now, e.tftpPerNs, float64(e.cfg.TFTPBurst))
+	sh.mu.Unlock()
+	if !ok {
+		e.emitDrop(k.addr(), ReasonTFTP, now)
+		return drop(ReasonTFTP)
+	}
+	return accept(ReasonNone)
+}
+
+// inspect parses the SIP payload and applies the content rules to every
+// message it completes. A TCP segment is dropped when any of its messages
+// is.
+func (e *Engine) inspect(p *packet.Parsed, now int64) Decision {
+	if p.Proto == packet.UDP {
+		var m sipparse.Message
+		if err := e.parser.Parse(p.Payload, &m); err != nil {
+			return e.malformed(p, err, now)
+		}
+		e.stats.sipMessages.Add(1)
+		return e.judge(p, &m, now)
+	}
+	if len(p.Payload) == 0 && p.TCPFlags&(packet.FlagFIN|packet.FlagRST) == 0 {
+		return accept(ReasonNone)
+	}
+	key := sipparse.ConnKey{Src: netip.AddrPortFrom(p.Src, p.SrcPort), Dst: netip.AddrPortFrom(p.Dst, p.DstPort)}
+	var buf [4]sipparse.Message
+	msgs, err := e.tcp.Feed(e.parser, key, p.Seq, p.TCPFlags, p.Payload, buf[:0])
+	d := accept(ReasonNone)
+	for i := range msgs {
+		e.stats.sipMessages.Add(1)
+		if d = e.judge(p, &msgs[i], now); d.Verdict == Drop {
+			break
+		}
+	}
+	if d.Verdict == Accept && err != nil {
+		d = e.malformed(p, err, now)
+	}
+	if d.Verdict == Drop {
+		// The sender retransmits a dropped segment: forget the stream so
+		// the retransmission is inspected again, not skipped as seen.
+		e.tcp.Forget(key)
+	}
+	return d
+}
+
+func (e *Engine) malformed(p *packet.Parsed, err error, now int64) Decision {
+	if errors.Is(err, sipparse.ErrKeepAlive) {
+		return accept(ReasonNone)
+	}
+	e.stats.malformed.Add(1)
+	if e.cfg.DropMalformed {
+		e.emitDrop(p.Src, ReasonMalformed, now)
+		return drop(ReasonMalformed)
+	}
+	return accept(ReasonNone)
+}
+
+// judge applies the content rules to one message. The source is always the
+// packet's IP source, never an address written in SIP headers.
+func (e *Engine) judge(p *packet.Parsed, m *sipparse.Message, now int64) Decision {
+	if !m.Request {
+		e.response(p.Dst, m, now)
+		return accept(ReasonNone)
+	}
+	k := keyOf(p.Src)
+	sh := &e.shards[shardOf(k)]
+	if name := e.ua.match(m.UserAgent); name != "" {
+		sh.mu.Lock()
+		e.blockLocked(sh, k, now, ReasonUserAgent, m.UserAgent)
+		sh.mu.Unlock()
+		return drop(ReasonUserAgent)
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	s, ok := sh.sources.peek(k)
+	if ok && s.fails.since(now-failureWindow) >= e.cfg.FailuresPerMinute {
+		s.fails.reset()
+		e.blockLocked(sh, k, now, ReasonFailures, m.UserAgent)
+		return drop(ReasonFailures)
+	}
+	if e.floodPerNs > 0 {
+		s, _, _ = sh.sources.put(k)
+		if !s.flood.take(now, e.floodPerNs, e.floodBurst) {
+			e.blockLocked(sh, k, now, ReasonFlood, m.UserAgent)
+			return drop(ReasonFlood)
+		}
+	}
+	if m.Method != "ACK" { // ACK gets no response
+		t, _, _ := sh.txns.put(e.txnKey(k, m))
+		t.credentials = m.Credentials
+	}
+	return accept(ReasonNone)
+}
+
+// response counts a failure against the client the response goes to, when
+// it ends a request that the engine let through: 403 and 404 always, 401
+// and 407 only if the request carried credentials (a phone's first,
+// credential-less REGISTER is challenged normally).
+func (e *Engine) response(client netip.Addr, m *sipparse.Message, now int64) {
+	if m.Status < 200 {
+		return
+	}
+	k := keyOf(client)
+	sh := &e.shards[shardOf(k)]
+	tk := e.txnKey(k, m)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	t, ok := sh.txns.peek(tk)
+	if !ok {
+		return
+	}
+	creds := t.credentials
+	sh.txns.del(tk) // retransmitted responses count once
+	switch {
+	case m.Status == 403, m.Status == 404:
+	case (m.Status == 401 || m.Status == 407) && creds:
+	default:
+		return
+	}
+	s, _, _ := sh.sources.put(k)
+	s.fails.add(now, e.cfg.FailuresPerMinute)
+}
+
+// txnKey identifies a transaction by client address, Call-ID and CSeq.
+func (e *Engine) txnKey(k addrKey, m *sipparse.Message) uint64 {
+	var h maphash.Hash
+	h.SetSeed(e.seed)
+	h.Write(k[:])
+	h.WriteString(m.CallID)
+	var b [4]byte
+	b[0], b[1], b[2], b[3] = byte(m.CSeq), byte(m.CSeq>>8), byte(m.CSeq>>16), byte(m.CSeq>>24)
+	h.Write(b[:])
+	h.WriteString(m.CSeqMethod)
+	return h.Sum64()
+}
+
+func (e *Engine) emitDrop(a netip.Addr, r Reason, now int64) {
+	e.emit(Event{Kind: EventDrop, Addr: a, Reason: r, At: time.Unix(0, now)})
+}

@@ -1,0 +1,411 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sipprot/sipprot/packet"
+)
+
+func TestAddressLists(t *testing.T) {
+	tests := []struct {
+		name        string
+		allow, deny []string
+		src         string
+		wantV       Verdict
+		wantR       Reason
+	}{
+		{"unlisted", nil, nil, "198.51.100.1", Accept, ReasonNone},
+		{"denied address", nil, []string{"198.51.100.1/32"}, "198.51.100.1", Drop, ReasonDeny},
+		{"denied network", nil, []string{"198.51.100.0/24"}, "198.51.100.77", Drop, ReasonDeny},
+		{"allow beats deny", []string{"198.51.100.7/32"}, []string{"198.51.100.0/24"}, "198.51.100.7", Accept, ReasonAllow},
+		{"allowed network", []string{"192.0.2.0/24"}, nil, "192.0.2.200", Accept, ReasonAllow},
+		{"denied ipv6 network", nil, []string{"2001:db8:bad::/48"}, "2001:db8:bad::1", Drop, ReasonDeny},
+		{"ipv6 outside denied network", nil, []string{"2001:db8:bad::/48"}, "2001:db8:900d::1", Accept, ReasonNone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, nil)
+			w.lists(tt.allow, tt.deny)
+			dst := pbx
+			if netip.MustParseAddr(tt.src).Is6() {
+				dst = pbxV6
+			}
+			d := w.send(udp(tt.src, 5060, dst, 5060, register(tt.src, "c1", 1, "Yealink", false)))
+			want(t, d, tt.wantV, tt.wantR)
+		})
+	}
+}
+
+func TestAllowBeatsEverything(t *testing.T) {
+	w := newWorld(t, nil)
+	w.lists([]string{"198.51.100.9/32"}, []string{"198.51.100.9/32"})
+	// A scanner User-Agent from an allowed source is not even parsed.
+	d := w.send(udp("198.51.100.9", 5060, pbx, 5060, register("198.51.100.9", "c", 1, "friendly-scanner", false)))
+	want(t, d, Accept, ReasonAllow)
+	if ev := w.blockEvents(); len(ev) != 0 {
+		t.Fatalf("allowed source blocked: %+v", ev)
+	}
+}
+
+func TestUserAgent(t *testing.T) {
+	tests := []struct {
+		ua      string
+		blocked bool
+	}{
+		{"friendly-scanner", true},
+		{"Friendly-Scanner", true},
+		{"  FRIENDLY-SCANNER  ", true},
+		{"sipvicious 0.3.4", true},
+		{"my SiPvIcIoUs build", true},
+		{"sipcli/v1.8", true},
+		{"Yealink SIP-T46S 66.86.0.15", false},
+		{"friendly scanner", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%q", tt.ua), func(t *testing.T) {
+			w := newWorld(t, nil)
+			d := w.send(udp("198.51.100.66", 5070, pbx, 5060, register("198.51.100.66", "c", 1, tt.ua, false)))
+			if !tt.blocked {
+				want(t, d, Accept, ReasonNone)
+				return
+			}
+			want(t, d, Drop, ReasonUserAgent)
+			ev := w.blockEvents()
+			if len(ev) != 1 || ev[0].Reason != ReasonUserAgent || ev[0].UserAgent != strings.TrimSpace(tt.ua) || ev[0].Count != 1 {
+				t.Fatalf("block events = %+v", ev)
+			}
+			// Every later packet of the source is dropped without a parse.
+			d = w.send(udp("198.51.100.66", 5070, pbx, 5060, "not even SIP"))
+			want(t, d, Drop, ReasonDynamic)
+		})
+	}
+}
+
+func TestFailures(t *testing.T) {
+	const src = "198.51.100.77"
+	t.Run("request after the Nth failure is dropped", func(t *testing.T) {
+		w := newWorld(t, nil)
+		for i := 1; i <= 10; i++ {
+			want(t, w.attempt(src, 401, "Zoiper"), Accept, ReasonNone)
+		}
+		want(t, w.attempt(src, 401, "Zoiper"), Drop, ReasonFailures)
+		ev := w.blockEvents()
+		if len(ev) != 1 || ev[0].Reason != ReasonFailures || ev[0].UserAgent != "Zoiper" {
+			t.Fatalf("block events = %+v", ev)
+		}
+		want(t, w.attempt(src, 401, "Zoiper"), Drop, ReasonDynamic)
+	})
+	t.Run("403 and 404 count without credentials", func(t *testing.T) {
+		w := newWorld(t, func(c *Config) { c.FailuresPerMinute = 2 })
+		for _, st := range []int{403, 404} {
+			w.seq++
+			id := fmt.Sprint("x", w.seq)
+			w.send(udp(src, 5060, pbx, 5060, register(src, id, 1, "", false)))
+			w.send(udp(pbx.String(), 5060, netip.MustParseAddr(src), 5060, response(st, id, 1, "REGISTER")))
+		}
+		want(t, w.send(udp(src, 5060, pbx, 5060, register(src, "y", 1, "", false))), Drop, ReasonFailures)
+	})
+	t.Run("first challenge is not a failure", func(t *testing.T) {
+		w := newWorld(t, func(c *Config) { c.FailuresPerMinute = 1 })
+		for i := range 5 {
+			id := fmt.Sprint("phone-", i)
+			want(t, w.send(udp(src, 5060, pbx, 5060, register(src, id, 1, "Yealink", false))), Accept, ReasonNone)
+			w.send(udp(pbx.String(), 5060, netip.MustParseAddr(src), 5060, response(401, id, 1, "REGISTER")))
+			want(t, w.send(udp(src, 5060, pbx, 5060, register(src, id, 2, "Yealink", true))), Accept, ReasonNone)
+			w.send(udp(pbx.String(), 5060, netip.MustParseAddr(src), 5060, response(200, id, 2, "REGISTER")))
+		}
+	})
+	t.Run("unmatched and retransmitted responses count once or not at all", func(t *testing.T) {
+		w := newWorld(t, func(c *Config) { c.FailuresPerMinute = 2 })
+		// A 403 for a request never seen is ignored.
+		w.send(udp(pbx.String(), 5060, netip.MustParseAddr(src), 5060, response(403, "ghost", 1, "REGISTER")))
+		w.send(udp(src, 5060, pbx, 5060, register(src, "a", 1, "", true)))
+		for range 3 { // retransmissions of one final response
+			w.send(udp(pbx.String(), 5060, netip.MustParseAddr(src), 5060, response(403, "a", 1, "REGISTER")))
+		}
+		want(t, w.send(udp(src, 5060, pbx, 5060, register(src, "b", 1, "", true))), Accept, ReasonNone)
+	})
+	t.Run("response must match client, Call-ID and CSeq", func(t *testing.T) {
+		w := newWorld(t, func(c *Config) { c.FailuresPerMinute = 1 })
+		w.send(udp(src, 5060, pbx, 5060, register(src, "a", 7, "", true)))
+		w.send(udp(pbx.String(), 5060, netip.MustParseAddr(src), 5060, response(403, "a", 8, "REGISTER")))
+		w.send(udp(pbx.String(), 5060, netip.MustParseAddr("198.51.100.78"), 5060, response(403, "a", 7, "REGISTER")))
+		w.send(udp(pbx.String(), 5060, netip.MustParseAddr(src), 5060, response(403, "b", 7, "REGISTER")))
+		want(t, w.send(udp(src, 5060, pbx, 5060, register(src, "c", 1, "", true))), Accept, ReasonNone)
+	})
+	t.Run("source is the IP source, not the Via", func(t *testing.T) {
+		w := newWorld(t, func(c *Config) { c.FailuresPerMinute = 1 })
+		// The request claims 192.0.2.1 in its Via and Contact.
+		w.send(udp(src, 5060, pbx, 5060, register("192.0.2.1", "a", 1, "", true)))
+		w.send(udp(pbx.String(), 5060, netip.MustParseAddr(src), 5060, response(403, "a", 1, "REGISTER")))
+		want(t, w.send(udp(src, 5060, pbx, 5060, register("192.0.2.1", "b", 1, "", true))), Drop, ReasonFailures)
+		want(t, w.send(udp("192.0.2.1", 5060, pbx, 5060, register("192.0.2.1", "c", 1, "", true))), Accept, ReasonNone)
+	})
+}
+
+func TestFailureWindow(t *testing.T) {
+	const src = "198.51.100.77"
+	tests := []struct {
+		name  string
+		gap   time.Duration // from the first failure to the next request
+		wantR Reason
+	}{
+		{"oldest failure just inside the minute", time.Minute - time.Nanosecond, ReasonFailures},
+		{"oldest failure exactly a minute old", time.Minute, ReasonNone},
+		{"long after", 10 * time.Minute, ReasonNone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, nil)
+			w.attempt(src, 401, "")
+			w.clock.Advance(30 * time.Second)
+			for range 9 {
+				w.attempt(src, 401, "")
+			}
+			w.clock.Set(t0.Add(tt.gap))
+			d := w.send(udp(src, 5060, pbx, 5060, register(src, "next", 1, "", true)))
+			if tt.wantR == ReasonNone {
+				want(t, d, Accept, ReasonNone)
+			} else {
+				want(t, d, Drop, tt.wantR)
+			}
+		})
+	}
+}
+
+func TestBlockTime(t *testing.T) {
+	const src = "198.51.100.66"
+	w := newWorld(t, nil) // block_time 10m
+	scan := func() Decision {
+		return w.send(udp(src, 5060, pbx, 5060, register(src, "s", 1, "friendly-scanner", false)))
+	}
+	want(t, scan(), Drop, ReasonUserAgent)
+	w.clock.Advance(9 * time.Minute)
+	want(t, scan(), Drop, ReasonDynamic) // restarts the clock: blocked until 19m
+	w.clock.Advance(9*time.Minute + 59*time.Second)
+	want(t, w.send(udp(src, 5060, pbx, 5060, "junk")), Drop, ReasonDynamic) // any packet restarts it
+	w.clock.Advance(10 * time.Minute)
+	// Quiet for block_time: lifted, and the unblock leaves as an event.
+	d := w.send(udp(src, 5060, pbx, 5060, register(src, "ok", 1, "Yealink", false)))
+	want(t, d, Accept, ReasonNone)
+	var unblocks int
+	for _, ev := range w.events() {
+		if ev.Kind == EventUnblock && ev.Addr == netip.MustParseAddr(src) {
+			unblocks++
+		}
+	}
+	if unblocks != 1 {
+		t.Fatalf("unblock events = %d, want 1", unblocks)
+	}
+}
+
+func TestThresholdMakesPermanent(t *testing.T) {
+	const src = "198.51.100.66"
+	w := newWorld(t, func(c *Config) { c.BlockThreshold = 3; c.BlockTime = time.Minute })
+	for i := 1; i <= 3; i++ {
+		d := w.send(udp(src, 5060, pbx, 5060, register(src, "s", i, "sipcli", false)))
+		want(t, d, Drop, ReasonUserAgent)
+		ev := w.blockEvents()
+		if len(ev) != 1 || ev[0].Count != i || ev[0].Permanent != (i == 3) {
+			t.Fatalf("block %d: events = %+v", i, ev)
+		}
+		w.clock.Advance(2 * time.Minute)
+	}
+	w.clock.Advance(24 * time.Hour)
+	want(t, w.send(udp(src, 5060, pbx, 5060, register(src, "later", 1, "Yealink", false))), Drop, ReasonDynamic)
+	if n := w.e.Sweep(); n != 0 {
+		t.Fatalf("sweep lifted %d permanent blocks", n)
+	}
+	if !w.e.Unblock(netip.MustParseAddr(src)) {
+		t.Fatal("Unblock: not blocked")
+	}
+	want(t, w.send(udp(src, 5060, pbx, 5060, register(src, "after", 1, "Yealink", false))), Accept, ReasonNone)
+}
+
+func TestSweep(t *testing.T) {
+	w := newWorld(t, func(c *Config) { c.BlockTime = time.Minute })
+	for _, src := range []string{"198.51.100.1", "198.51.100.2", "2001:db8::66"} {
+		dst := pbx
+		if netip.MustParseAddr(src).Is6() {
+			dst = pbxV6
+		}
+		w.send(udp(src, 5060, dst, 5060, register(src, "s", 1, "friendly-scanner", false)))
+	}
+	if n := w.e.Sweep(); n != 0 {
+		t.Fatalf("early sweep lifted %d", n)
+	}
+	if _, ok := w.e.Blocked(netip.MustParseAddr("2001:db8::66")); !ok {
+		t.Fatal("IPv6 source not blocked")
+	}
+	w.clock.Advance(time.Minute)
+	if n := w.e.Sweep(); n != 3 {
+		t.Fatalf("sweep lifted %d, want 3", n)
+	}
+}
+
+func TestFlood(t *testing.T) {
+	const src = "198.51.100.50"
+	w := newWorld(t, func(c *Config) { c.RequestsPerSecond = 5 })
+	for i := range 5 {
+		want(t, w.send(udp(src, 5060, pbx, 5060, register(src, fmt.Sprint(i), 1, "", false))), Accept, ReasonNone)
+	}
+	want(t, w.send(udp(src, 5060, pbx, 5060, register(src, "6", 1, "", false))), Drop, ReasonFlood)
+	// Responses are not requests: the PBX is never capped.
+	for i := range 20 {
+		want(t, w.send(udp(pbx.String(), 5060, netip.MustParseAddr("198.51.100.51"), 5060, response(200, fmt.Sprint(i), 1, "REGISTER"))), Accept, ReasonNone)
+	}
+	t.Run("off by default", func(t *testing.T) {
+		w := newWorld(t, nil)
+		for i := range 1000 {
+			want(t, w.send(udp(src, 5060, pbx, 5060, register(src, fmt.Sprint(i), 1, "", false))), Accept, ReasonNone)
+		}
+	})
+}
+
+func TestTFTP(t *testing.T) {
+	const src = "198.51.100.69"
+	e := newWorld(t, nil)
+	send := func() Decision { return e.send(udp(src, 40000, pbx, 69, "\x00\x01file\x00octet\x00")) }
+	for range 100 {
+		want(t, send(), Accept, ReasonNone)
+	}
+	want(t, send(), Drop, ReasonTFTP)
+	e.clock.Advance(6 * time.Second) // 10/minute: one token back
+	want(t, send(), Accept, ReasonNone)
+	want(t, send(), Drop, ReasonTFTP)
+	// No block: the source's SIP still passes.
+	want(t, e.send(udp(src, 5060, pbx, 5060, register(src, "c", 1, "", false))), Accept, ReasonNone)
+	t.Run("disabled", func(t *testing.T) {
+		e := newWorld(t, func(c *Config) { c.TFTP = false })
+		for range 200 {
+			want(t, e.send(udp(src, 40000, pbx, 69, "x")), Accept, ReasonNone)
+		}
+	})
+}
+
+func TestFragments(t *testing.T) {
+	e := newWorld(t, nil)
+	e.lists(nil, []string{"198.51.100.1/32"})
+	frag := func(src string) *packet.Parsed {
+		return &packet.Parsed{Src: netip.MustParseAddr(src), Dst: pbx, Proto: packet.UDP, Fragment: true}
+	}
+	want(t, e.send(frag("198.51.100.1")), Drop, ReasonDeny)
+	want(t, e.send(frag("198.51.100.2")), Accept, ReasonNone)
+}
+
+func TestMalformed(t *testing.T) {
+	for _, dropIt := range []bool{false, true} {
+		t.Run(fmt.Sprint("drop_malformed=", dropIt), func(t *testing.T) {
+			e := newWorld(t, func(c *Config) { c.DropMalformed = dropIt })
+			d := e.send(udp("198.51.100.3", 5060, pbx, 5060, "\x00\x01\x02 garbage"))
+			if dropIt {
+				want(t, d, Drop, ReasonMalformed)
+			} else {
+				want(t, d, Accept, ReasonNone)
+			}
+			// Keep-alives are not malformed.
+			want(t, e.send(udp("198.51.100.3", 5060, pbx, 5060, "\r\n\r\n")), Accept, ReasonNone)
+			if got := e.e.Stats().Malformed; got != 1 {
+				t.Fatalf("malformed = %d, want 1", got)
+			}
+			// Address rules still apply to the malformed source.
+			e.lists(nil, []string{"198.51.100.3/32"})
+			want(t, e.send(udp("198.51.100.3", 5060, pbx, 5060, "garbage")), Drop, ReasonDeny)
+		})
+	}
+}
+
+func TestNotSIPPortsPass(t *testing.T) {
+	e := newWorld(t, func(c *Config) { c.DropMalformed = true })
+	want(t, e.send(udp("198.51.100.3", 40000, pbx, 53, "dns?")), Accept, ReasonNone)
+	e2 := newWorld(t, func(c *Config) { c.TCP = false })
+	p := udp("198.51.100.3", 40000, pbx, 5060, register("198.51.100.3", "a", 1, "friendly-scanner", false))
+	p.Proto = packet.TCP
+	want(t, e2.send(p), Accept, ReasonNone)
+}
+
+func TestCompactHeaders(t *testing.T) {
+	const src = "198.51.100.77"
+	e := newWorld(t, func(c *Config) { c.FailuresPerMinute = 1 })
+	req := "REGISTER sip:203.0.113.10 SIP/2.0\r\nv: SIP/2.0/UDP 198.51.100.77:5060;branch=z9hG4bK1\r\n" +
+		"f: <sip:1001@203.0.113.10>;tag=1\r\nt: <sip:1001@203.0.113.10>\r\ni: compact-1\r\nCSeq: 4 REGISTER\r\n" +
+		"m: <sip:1001@198.51.100.77>\r\nAuthorization: Digest username=\"1001\"\r\nl: 0\r\n\r\n"
+	resp := "SIP/2.0 401 Unauthorized\r\nv: SIP/2.0/UDP 198.51.100.77:5060;branch=z9hG4bK1\r\n" +
+		"f: <sip:1001@203.0.113.10>;tag=1\r\nt: <sip:1001@203.0.113.10>;tag=2\r\ni: compact-1\r\nCSeq: 4 REGISTER\r\nl: 0\r\n\r\n"
+	want(t, e.send(udp(src, 5060, pbx, 5060, req)), Accept, ReasonNone)
+	e.send(udp(pbx.String(), 5060, netip.MustParseAddr(src), 5060, resp))
+	want(t, e.send(udp(src, 5060, pbx, 5060, req)), Drop, ReasonFailures)
+}
+
+func tcpSeg(src string, seq uint32, payload string) *packet.Parsed {
+	p := udp(src, 40001, pbx, 5060, payload)
+	p.Proto = packet.TCP
+	p.Seq = seq
+	p.TCPFlags = packet.FlagACK | packet.FlagPSH
+	return p
+}
+
+func TestTCP(t *testing.T) {
+	const src = "198.51.100.66"
+	scan := register(src, "t1", 1, "friendly-scanner", false)
+	good := register(src, "t0", 1, "Yealink", false)
+	t.Run("split message", func(t *testing.T) {
+		e := newWorld(t, nil)
+		cut := 40 // inside the headers, before User-Agent
+		want(t, e.send(tcpSeg(src, 1000, scan[:cut])), Accept, ReasonNone)
+		want(t, e.send(tcpSeg(src, 1000+uint32(cut), scan[cut:])), Drop, ReasonUserAgent)
+	})
+	t.Run("coalesced messages", func(t *testing.T) {
+		e := newWorld(t, nil)
+		want(t, e.send(tcpSeg(src, 1, good+scan)), Drop, ReasonUserAgent)
+		if got := e.e.Stats().SIPMessages; got != 2 {
+			t.Fatalf("sip messages = %d, want 2", got)
+		}
+	})
+	t.Run("three segments, decided on the one that completes the headers", func(t *testing.T) {
+		e := newWorld(t, nil)
+		msg := "OPTIONS sip:203.0.113.10 SIP/2.0\r\nVia: SIP/2.0/TCP 198.51.100.66:40001;branch=z9hG4bK9\r\n" +
+			"From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: tcp3\r\nCSeq: 1 OPTIONS\r\nUser-Agent: sipvicious\r\n" +
+			"Content-Type: text/plain\r\nContent-Length: 10\r\n\r\n0123456789"
+		// Cut in the start line, then in the headers; the third segment
+		// completes the headers and carries the body.
+		a, b := 10, 120
+		want(t, e.send(tcpSeg(src, 1, msg[:a])), Accept, ReasonNone)
+		want(t, e.send(tcpSeg(src, 1+uint32(a), msg[a:b])), Accept, ReasonNone)
+		want(t, e.send(tcpSeg(src, 1+uint32(b), msg[b:])), Drop, ReasonUserAgent)
+	})
+}
+
+func TestEventsNeverBlock(t *testing.T) {
+	e := newWorld(t, func(c *Config) { c.EventBuffer = 1 })
+	e.lists(nil, []string{"198.51.100.0/24"})
+	for range 100 {
+		e.send(udp("198.51.100.1", 5060, pbx, 5060, "x"))
+	}
+	if lost := e.e.Stats().EventsLost; lost != 99 {
+		t.Fatalf("events lost = %d, want 99", lost)
+	}
+}
+
+func TestBoundedTables(t *testing.T) {
+	e := newWorld(t, func(c *Config) {
+		c.MaxSources, c.MaxBlocks, c.MaxTransactions = 640, 640, 640
+		c.RequestsPerSecond = 100
+	})
+	for i := range 20000 {
+		src := fmt.Sprintf("2001:db8::%x", i)
+		e.send(udp(src, 5060, pbxV6, 5060, register(src, fmt.Sprint(i), 1, "", false)))
+		e.send(udp(src, 5060, pbxV6, 5060, register(src, fmt.Sprint(i), 2, "sipcli", false)))
+	}
+	for i := range e.e.shards {
+		sh := &e.e.shards[i]
+		if sh.sources.Len() > 10 || sh.blocks.Len() > 10 || sh.txns.Len() > 10 {
+			t.Fatalf("shard %d over its bound: %d sources, %d blocks, %d txns", i, sh.sources.Len(), sh.blocks.Len(), sh.txns.Len())
+		}
+	}
+}

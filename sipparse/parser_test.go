@@ -1,0 +1,253 @@
+package sipparse
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// sample returns testdata/name.
+func sample(tb testing.TB, name string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// crlf turns a readable message with \n line ends into wire form.
+func wire(s string) []byte {
+	return []byte(strings.ReplaceAll(s, "\n", "\r\n"))
+}
+
+const minimal = `OPTIONS sip:pbx.example.com SIP/2.0
+Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1
+Call-ID: abc@192.0.2.1
+CSeq: 7 OPTIONS
+Content-Length: 0
+
+`
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      []byte
+		want    Message
+		wantErr error
+	}{
+		{
+			name: "register with authorization",
+			in:   sample(t, "register.sip"),
+			want: Message{Request: true, Method: "REGISTER", CallID: "1402758723@192.168.1.23", CSeq: 2, CSeqMethod: "REGISTER",
+				UserAgent: "Yealink SIP-T46S 66.86.0.15", Credentials: true},
+		},
+		{
+			name: "register from scanner",
+			in:   sample(t, "register_noauth.sip"),
+			want: Message{Request: true, Method: "REGISTER", CallID: "882917404528812297108036", CSeq: 1, CSeqMethod: "REGISTER",
+				UserAgent: "friendly-scanner"},
+		},
+		{
+			name: "401 with WWW-Authenticate",
+			in:   sample(t, "401.sip"),
+			want: Message{Status: 401, CallID: "1402758723@192.168.1.23", CSeq: 1, CSeqMethod: "REGISTER"},
+		},
+		{
+			name: "invite with sdp",
+			in:   sample(t, "invite.sip"),
+			want: Message{Request: true, Method: "INVITE", CallID: "2143196377@192.168.1.23", CSeq: 1, CSeqMethod: "INVITE",
+				UserAgent: "Yealink SIP-T46S 66.86.0.15"},
+		},
+		{
+			name: "invite with lower-case proxy-authorization",
+			in:   sample(t, "invite_proxyauth.sip"),
+			want: Message{Request: true, Method: "INVITE", CallID: "Hh3k8wDqYb", CSeq: 21, CSeqMethod: "INVITE",
+				UserAgent: "Linphone Desktop/5.2.0 (Ubuntu 22.04.3 LTS, Qt 5.15.2) LinphoneCore/5.3.0", Credentials: true},
+		},
+		{
+			name: "compact headers and mixed-case user-agent",
+			in:   sample(t, "options_compact.sip"),
+			want: Message{Request: true, Method: "OPTIONS", CallID: "597314429470102823843826", CSeq: 1, CSeqMethod: "OPTIONS",
+				UserAgent: "sipvicious"},
+		},
+		{
+			name: "200 to options",
+			in:   sample(t, "200_options.sip"),
+			want: Message{Status: 200, CallID: "597314429470102823843826", CSeq: 1, CSeqMethod: "OPTIONS"},
+		},
+		{
+			name: "minimal, no user-agent",
+			in:   wire(minimal),
+			want: Message{Request: true, Method: "OPTIONS", CallID: "abc@192.0.2.1", CSeq: 7, CSeqMethod: "OPTIONS"},
+		},
+		{
+			name: "leading CRLFs skipped",
+			in:   append([]byte("\r\n\r\n"), wire(minimal)...),
+			want: Message{Request: true, Method: "OPTIONS", CallID: "abc@192.0.2.1", CSeq: 7, CSeqMethod: "OPTIONS"},
+		},
+		{
+			name: "upper-case compact call-id, odd spacing",
+			in:   wire("BYE sip:a@192.0.2.1 SIP/2.0\nI :  xyz \nCSeq:   9   BYE\nUSER-AGENT:\tPolycom/5.9\nAUTHORIZATION: Digest x\nL: 0\n\n"),
+			want: Message{Request: true, Method: "BYE", CallID: "xyz", CSeq: 9, CSeqMethod: "BYE", UserAgent: "Polycom/5.9", Credentials: true},
+		},
+		{
+			name: "lower-case method and cseq method",
+			in:   wire("register sip:pbx.example.com SIP/2.0\nCall-ID: a\nCSeq: 1 register\n\n"),
+			want: Message{Request: true, Method: "REGISTER", CallID: "a", CSeq: 1, CSeqMethod: "REGISTER"},
+		},
+		{
+			name: "folded user-agent",
+			in:   wire("OPTIONS sip:x@192.0.2.1 SIP/2.0\nCall-ID: a\nCSeq: 1 OPTIONS\nUser-Agent: Foo\n  Bar/1.0\n\n"),
+			want: Message{Request: true, Method: "OPTIONS", CallID: "a", CSeq: 1, CSeqMethod: "OPTIONS", UserAgent: "Foo Bar/1.0"},
+		},
+		{
+			name: "empty user-agent, first one wins",
+			in:   wire("OPTIONS sip:x@192.0.2.1 SIP/2.0\nCall-ID: a\nCSeq: 1 OPTIONS\nUser-Agent:\nUser-Agent: second\n\n"),
+			want: Message{Request: true, Method: "OPTIONS", CallID: "a", CSeq: 1, CSeqMethod: "OPTIONS"},
+		},
+		{
+			name: "body longer than content-length is truncated",
+			in:   wire("MESSAGE sip:x@192.0.2.1 SIP/2.0\nCall-ID: a\nCSeq: 1 MESSAGE\nContent-Length: 2\n\nhello"),
+			want: Message{Request: true, Method: "MESSAGE", CallID: "a", CSeq: 1, CSeqMethod: "MESSAGE"},
+		},
+		{
+			name: "no content-length on UDP",
+			in:   wire("MESSAGE sip:x@192.0.2.1 SIP/2.0\nCall-ID: a\nCSeq: 1 MESSAGE\n\nhello"),
+			want: Message{Request: true, Method: "MESSAGE", CallID: "a", CSeq: 1, CSeqMethod: "MESSAGE"},
+		},
+		{name: "keep-alive ping", in: []byte("\r\n\r\n"), wantErr: ErrKeepAlive},
+		{name: "keep-alive pong", in: []byte("\r\n"), wantErr: ErrKeepAlive},
+		{name: "keep-alive bare LF", in: []byte("\n"), wantErr: ErrKeepAlive},
+		{name: "empty", in: nil, wantErr: ErrNotSIP},
+		{name: "missing call-id", in: wire("REGISTER sip:x SIP/2.0\nCSeq: 1 REGISTER\nUser-Agent: x\n\n"), wantErr: ErrMissingHeader},
+		{name: "missing cseq", in: wire("SIP/2.0 401 Unauthorized\nCall-ID: a\n\n"), wantErr: ErrMissingHeader},
+		{name: "empty call-id", in: wire("OPTIONS sip:x SIP/2.0\nCall-ID: \nCSeq: 1 OPTIONS\n\n"), wantErr: ErrNotSIP},
+		{name: "bad cseq number", in: wire("OPTIONS sip:x SIP/2.0\nCall-ID: a\nCSeq: one OPTIONS\n\n"), wantErr: ErrNotSIP},
+		{name: "cseq without method", in: wire("OPTIONS sip:x SIP/2.0\nCall-ID: a\nCSeq: 1\n\n"), wantErr: ErrNotSIP},
+		{name: "two call-ids", in: wire("OPTIONS sip:x SIP/2.0\nCall-ID: a\ni: b\nCSeq: 1 OPTIONS\n\n"), wantErr: ErrNotSIP},
+		{name: "two content-lengths", in: wire("OPTIONS sip:x SIP/2.0\nCall-ID: a\nCSeq: 1 OPTIONS\nl: 0\nContent-Length: 0\n\n"), wantErr: ErrNotSIP},
+		{name: "body shorter than content-length", in: wire("OPTIONS sip:x SIP/2.0\nCall-ID: a\nCSeq: 1 OPTIONS\nContent-Length: 10\n\nabc"), wantErr: ErrNotSIP},
+		{name: "huge content-length", in: wire("OPTIONS sip:x SIP/2.0\nCall-ID: a\nCSeq: 1 OPTIONS\nContent-Length: 4294967295\n\n"), wantErr: ErrNotSIP},
+		{name: "no empty line", in: wire("OPTIONS sip:x SIP/2.0\nCall-ID: a\nCSeq: 1 OPTIONS\n"), wantErr: ErrNotSIP},
+		{name: "LF line ends", in: []byte("OPTIONS sip:x SIP/2.0\nCall-ID: a\nCSeq: 1 OPTIONS\n\n"), wantErr: ErrNotSIP},
+		{name: "header without colon", in: wire("OPTIONS sip:x SIP/2.0\nCall-ID a\nCSeq: 1 OPTIONS\n\n"), wantErr: ErrNotSIP},
+		{name: "status too low", in: wire("SIP/2.0 99 Odd\nCall-ID: a\nCSeq: 1 OPTIONS\n\n"), wantErr: ErrNotSIP},
+		{name: "status too high", in: wire("SIP/2.0 700 Odd\nCall-ID: a\nCSeq: 1 OPTIONS\n\n"), wantErr: ErrNotSIP},
+		{name: "version 3.0", in: wire("OPTIONS sip:x SIP/3.0\nCall-ID: a\nCSeq: 1 OPTIONS\n\n"), wantErr: ErrNotSIP},
+		{name: "method not a token", in: wire("OP<TIONS sip:x SIP/2.0\nCall-ID: a\nCSeq: 1 OPTIONS\n\n"), wantErr: ErrNotSIP},
+		{name: "http", in: wire("GET / HTTP/1.1\nHost: example.com\n\n"), wantErr: ErrNotSIP},
+		{name: "garbage text", in: []byte("hello world"), wantErr: ErrNotSIP},
+		{name: "binary junk", in: []byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, '\r', '\n', 0xff, 0x00}, wantErr: ErrNotSIP},
+		{name: "nul bytes", in: make([]byte, 64), wantErr: ErrNotSIP},
+		{name: "STUN binding request", in: []byte{0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, wantErr: ErrNotSIP},
+	}
+	p := NewParser()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Prefill so that a stale field shows up.
+			got := Message{Request: true, Method: "stale", Status: 1, CallID: "stale", CSeq: 1, CSeqMethod: "stale", UserAgent: "stale", Credentials: true}
+			err := p.Parse(tt.in, &got)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Parse error = %v, want %v", err, tt.wantErr)
+				}
+				if errors.Is(tt.wantErr, ErrNotSIP) != errors.Is(err, ErrNotSIP) {
+					t.Errorf("errors.Is(%v, ErrNotSIP) = %v", err, !errors.Is(tt.wantErr, ErrNotSIP))
+				}
+				if got != (Message{}) {
+					t.Errorf("on error Message = %+v, want zero", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if got != tt.want {
+				t.Errorf("Parse =\n %+v\nwant\n %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseCopiesStrings(t *testing.T) {
+	b := sample(t, "register.sip")
+	var m Message
+	if err := NewParser().Parse(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	want := m
+	for i := range b {
+		b[i] = 'x'
+	}
+	if m != want {
+		t.Errorf("Message changed with the buffer: %+v", m)
+	}
+}
+
+func TestParseConcurrent(t *testing.T) {
+	p := NewParser()
+	inputs := [][]byte{sample(t, "register.sip"), sample(t, "401.sip"), sample(t, "invite.sip"), []byte("junk")}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			var m Message
+			for i := range 200 {
+				in := inputs[(g+i)%len(inputs)]
+				err := p.Parse(in, &m)
+				if (err == nil) == (string(in) == "junk") {
+					t.Errorf("Parse(%.20q) error = %v", in, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// BenchmarkSipgoParseMessage is the baseline: sipgo's default parser on the
+// same REGISTER as BenchmarkParse.
+func BenchmarkSipgoParseMessage(b *testing.B) {
+	msg := sample(b, "register.sip")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if _, err := sip.ParseMessage(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	msg := sample(b, "register.sip")
+	p := NewParser()
+	var m Message
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if err := p.Parse(msg, &m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseParallel(b *testing.B) {
+	msg := sample(b, "register.sip")
+	p := NewParser()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	b.RunParallel(func(pb *testing.PB) {
+		var m Message
+		for pb.Next() {
+			if err := p.Parse(msg, &m); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
