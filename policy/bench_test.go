@@ -13,8 +13,7 @@ import (
 // blockedWorld has one denied, one allowed and one dynamically blocked
 // source, plus lists of realistic size.
 func blockedWorld(tb testing.TB) (*Engine, map[string]*packet.Parsed) {
-	t, _ := tb.(*testing.T)
-	w := &world{t: t, clock: NewManualClock(t0)}
+	w := &world{t: tb, clock: NewManualClock(t0)}
 	cfg := DefaultConfig()
 	cfg.UserAgents = []string{"friendly-scanner"}
 	w.e = New(cfg, w.clock)

@@ -19,7 +19,7 @@ var (
 
 // world is an engine on a manual clock plus helpers to speak SIP to it.
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	e     *Engine
 	clock *ManualClock
 	seq   int
