@@ -51,4 +51,9 @@ type Parsed struct {
 	// MoreFragments is true for a first fragment (offset 0, more to come):
 	// ports are known but Payload holds only the start of the datagram.
 	MoreFragments bool
+	// Local is true for a packet this host sent (the OUTPUT hook). Decode
+	// does not set it: the queue does, after Decode. Requests the host
+	// sends are never judged, so a PBX calling out through a trunk that
+	// answers 403 can never block its own address.
+	Local bool
 }

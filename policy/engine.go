@@ -236,6 +236,9 @@ func (e *Engine) judge(p *packet.Parsed, m *sipparse.Message, now int64) Decisio
 		e.response(p.Dst, m, now)
 		return accept(ReasonNone)
 	}
+	if p.Local {
+		return accept(ReasonNone)
+	}
 	k := keyOf(p.Src)
 	sh := &e.shards[shardOf(k)]
 	if name := e.ua.match(m.UserAgent); name != "" {

@@ -409,3 +409,18 @@ func TestBoundedTables(t *testing.T) {
 		}
 	}
 }
+
+func TestLocalRequestsNeverJudged(t *testing.T) {
+	const trunk = "198.51.100.200"
+	e := newWorld(t, func(c *Config) { c.FailuresPerMinute = 1; c.RequestsPerSecond = 1 })
+	for i := range 5 {
+		id := fmt.Sprint("out-", i)
+		req := udp(pbx.String(), 5060, netip.MustParseAddr(trunk), 5060, register(pbx.String(), id, 1, "friendly-scanner", true))
+		req.Local = true
+		want(t, e.send(req), Accept, ReasonNone)
+		e.send(udp(trunk, 5060, pbx, 5060, response(403, id, 1, "REGISTER")))
+	}
+	if _, ok := e.e.Blocked(pbx); ok {
+		t.Fatal("the host's own address was blocked")
+	}
+}
