@@ -100,3 +100,36 @@ func TestReplayErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayFailuresAlone: with no User-Agent rule, the scanners are still
+// stopped by the failure rule after exactly failures_per_minute failures,
+// and the office is still never blocked.
+func TestReplayFailuresAlone(t *testing.T) {
+	for _, tt := range []struct {
+		capture string
+		blocks  int
+		packet  int // the packet the block happens on
+	}{
+		{"svwar", 1, 61},   // the request after the 10th 404 (401s to bare REGISTERs are no failures)
+		{"svcrack", 1, 23}, // one bare REGISTER and its 401, 10 guesses and their 401s
+		{"office", 0, 0},
+		{"office-tcp", 0, 0},
+	} {
+		t.Run(tt.capture, func(t *testing.T) {
+			out, _, err := runCLI(t, "replay", "--json", "--config", "testdata/no-user-agents.conf", "../testdata/captures/"+tt.capture+".pcap")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var res replay.Result
+			if err := json.Unmarshal([]byte(out), &res); err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Blocks) != tt.blocks {
+				t.Fatalf("blocks = %+v, want %d", res.Blocks, tt.blocks)
+			}
+			if tt.blocks > 0 && (res.Blocks[0].Reason != "failures" || res.Blocks[0].Packet != tt.packet) {
+				t.Fatalf("block = %+v, want failures at packet %d", res.Blocks[0], tt.packet)
+			}
+		})
+	}
+}
