@@ -79,9 +79,9 @@ func BenchmarkRegister(b *testing.B) {
 		}
 	})
 	b.Run("decide", func(b *testing.B) {
-		e := New(DefaultConfig(), NewManualClock(t0))
-		e.cfg.UserAgents = nil
-		e.ua = newUAMatcher([]string{"friendly-scanner", "sipvicious", "sipcli", "sip-scan", "vaxsipuseragent", "sundayddr", "iwar", "sipsak", "pplsip", "smap"})
+		cfg := DefaultConfig()
+		cfg.UserAgents = []string{"friendly-scanner", "sipvicious", "sipcli", "sip-scan", "vaxsipuseragent", "sundayddr", "iwar", "sipsak", "pplsip", "smap"}
+		e := New(cfg, NewManualClock(t0))
 		p := &packet.Parsed{Src: netip.MustParseAddr("198.51.100.20"), Dst: pbx, SrcPort: 5060, DstPort: 5060,
 			Proto: packet.UDP, Payload: benchRegister}
 		b.ReportAllocs()
@@ -125,7 +125,7 @@ func TestMemoryMillionSources(t *testing.T) {
 			k := keyOf(a)
 			sh := &e.shards[shardOf(k)]
 			sh.mu.Lock()
-			e.blockLocked(sh, k, 0, ReasonFailures, "")
+			e.blockLocked(e.rules.Load(), sh, k, 0, ReasonFailures, "")
 			sh.mu.Unlock()
 			<-e.events
 		}

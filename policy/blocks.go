@@ -7,7 +7,7 @@ import (
 
 // blockedLocked reports whether k is blocked now. A packet from a source
 // under a temporary block restarts its clock; an expired block is lifted.
-func (e *Engine) blockedLocked(sh *shard, k addrKey, now int64) bool {
+func (e *Engine) blockedLocked(r *rules, sh *shard, k addrKey, now int64) bool {
 	b, ok := sh.blocks.get(k)
 	if !ok || !b.active {
 		return false
@@ -17,7 +17,7 @@ func (e *Engine) blockedLocked(sh *shard, k addrKey, now int64) bool {
 		e.emit(Event{Kind: EventUnblock, Addr: k.addr(), Reason: b.reason, At: time.Unix(0, now)})
 		return false
 	}
-	b.until = now + int64(e.cfg.BlockTime)
+	b.until = now + int64(r.BlockTime)
 	b.last = now
 	b.hits++
 	return true
@@ -25,7 +25,7 @@ func (e *Engine) blockedLocked(sh *shard, k addrKey, now int64) bool {
 
 // blockLocked blocks k for reason. The BlockThreshold-th block of the same
 // source makes it permanent.
-func (e *Engine) blockLocked(sh *shard, k addrKey, now int64, r Reason, ua string) {
+func (e *Engine) blockLocked(rs *rules, sh *shard, k addrKey, now int64, r Reason, ua string) {
 	b, created, _ := sh.blocks.put(k)
 	if created {
 		b.first = now
@@ -39,8 +39,8 @@ func (e *Engine) blockLocked(sh *shard, k addrKey, now int64, r Reason, ua strin
 	b.reason = r
 	b.last = now
 	b.hits++
-	b.until = now + int64(e.cfg.BlockTime)
-	if int(b.count) >= e.cfg.BlockThreshold {
+	b.until = now + int64(rs.BlockTime)
+	if int(b.count) >= rs.BlockThreshold {
 		b.permanent = true
 	}
 	ev := Event{Kind: EventBlock, Addr: k.addr(), Reason: r, At: time.Unix(0, now),
@@ -48,9 +48,7 @@ func (e *Engine) blockLocked(sh *shard, k addrKey, now int64, r Reason, ua strin
 	if !b.permanent {
 		ev.Until = time.Unix(0, b.until)
 	}
-	if c := e.countries.Load(); c != nil && c.lookup != nil {
-		ev.Country, _ = c.lookup.Country(ev.Addr)
-	}
+	ev.Country = e.country(ev.Addr)
 	e.emit(ev)
 }
 
@@ -148,4 +146,25 @@ func (e *Engine) Sweep() int {
 		sh.mu.Unlock()
 	}
 	return n
+}
+
+// Restore puts back a block saved before a restart. Expired temporary
+// blocks are kept only for their count toward the threshold.
+func (e *Engine) Restore(s BlockState) {
+	k := keyOf(s.Addr)
+	sh := &e.shards[shardOf(k)]
+	now := e.clock.Now().UnixNano()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	b, _, _ := sh.blocks.put(k)
+	*b = block{
+		until:     s.Until.UnixNano(),
+		first:     s.First.UnixNano(),
+		last:      s.Last.UnixNano(),
+		hits:      uint32(min(s.Hits, 1<<32-1)),
+		count:     uint8(min(max(s.Count, 0), 255)),
+		permanent: s.Permanent,
+		reason:    s.Reason,
+	}
+	b.active = s.Active && (s.Permanent || b.until > now)
 }

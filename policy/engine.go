@@ -22,26 +22,56 @@ type CountryLookup interface {
 	Country(netip.Addr) (string, bool)
 }
 
-// countries is the published country rule: a lookup and the blocked codes.
-type countries struct {
-	lookup  CountryLookup
-	blocked map[string]bool
+// countryLookup boxes the lookup for atomic publication.
+type countryLookup struct {
+	CountryLookup
+}
+
+// rules is the compiled, reloadable part of the configuration. Decide
+// loads it once per packet, so a reload never mixes two configs in one
+// decision.
+type rules struct {
+	Config
+	ua                                uaMatcher
+	countries                         map[string]bool
+	floodPerNs, floodBurst, tftpPerNs float64
+}
+
+func compile(cfg Config) *rules {
+	r := &rules{Config: cfg, ua: newUAMatcher(cfg.UserAgents)}
+	if cfg.RequestsPerSecond > 0 {
+		r.floodPerNs = cfg.RequestsPerSecond / float64(time.Second)
+		r.floodBurst = max(cfg.RequestsPerSecond, 1)
+	}
+	if cfg.TFTPPerMinute > 0 {
+		r.tftpPerNs = float64(cfg.TFTPPerMinute) / float64(time.Minute)
+	}
+	if cfg.FailuresPerMinute < 1 {
+		r.FailuresPerMinute = 1
+	}
+	if cfg.BlockThreshold < 1 {
+		r.BlockThreshold = 1
+	}
+	for _, cc := range cfg.BlockedCountries {
+		if r.countries == nil {
+			r.countries = map[string]bool{}
+		}
+		r.countries[strings.ToUpper(cc)] = true
+	}
+	return r
 }
 
 // Engine decides on packets. It is safe for concurrent use by several
 // queue readers; lists and the country rule are swapped in atomically.
 type Engine struct {
-	cfg    Config
+	rules  atomic.Pointer[rules]
 	clock  Clock
-	ua     uaMatcher
 	parser *sipparse.Parser
 	tcp    *sipparse.Streams
 	seed   maphash.Seed
 
 	allow, deny atomic.Pointer[bart.Lite]
-	countries   atomic.Pointer[countries]
-
-	floodPerNs, tftpPerNs, floodBurst float64
+	geo         atomic.Pointer[countryLookup]
 
 	shards [shardCount]shard
 	events chan Event
@@ -57,32 +87,27 @@ func New(cfg Config, clock Clock) *Engine {
 		cfg.EventBuffer = 1
 	}
 	e := &Engine{
-		cfg:    cfg,
 		clock:  clock,
-		ua:     newUAMatcher(cfg.UserAgents),
 		parser: sipparse.NewParser(),
 		tcp:    sipparse.NewStreams(cfg.MaxStreams, cfg.MaxStreamBuffer),
 		seed:   maphash.MakeSeed(),
 		events: make(chan Event, cfg.EventBuffer),
 	}
-	if cfg.RequestsPerSecond > 0 {
-		e.floodPerNs = cfg.RequestsPerSecond / float64(time.Second)
-		e.floodBurst = max(cfg.RequestsPerSecond, 1)
-	}
-	if cfg.TFTPPerMinute > 0 {
-		e.tftpPerNs = float64(cfg.TFTPPerMinute) / float64(time.Minute)
-	}
+	e.rules.Store(compile(cfg))
 	per := func(n int) int { return max(1, (n+shardCount-1)/shardCount) }
 	for i := range e.shards {
 		e.shards[i].sources = newLRU[addrKey, source](per(cfg.MaxSources))
 		e.shards[i].blocks = newLRU[addrKey, block](per(cfg.MaxBlocks))
 		e.shards[i].txns = newLRU[uint64, txn](per(cfg.MaxTransactions))
 	}
-	if len(cfg.BlockedCountries) > 0 {
-		// Until a GeoIP lookup is set, no address has a country.
-		e.SetCountryLookup(nil)
-	}
 	return e
+}
+
+// Reload swaps in a new configuration for the rules; state (blocks,
+// counters) carries over. The table bounds and event buffer are fixed at
+// New.
+func (e *Engine) Reload(cfg Config) {
+	e.rules.Store(compile(cfg))
 }
 
 // SetLists publishes new allow and deny sets; nil means empty. The sets
@@ -94,25 +119,31 @@ func (e *Engine) SetLists(allow, deny *bart.Lite) {
 
 // SetCountryLookup publishes the GeoIP lookup used by the country rule.
 func (e *Engine) SetCountryLookup(l CountryLookup) {
-	if len(e.cfg.BlockedCountries) == 0 {
+	if l == nil {
+		e.geo.Store(nil)
 		return
 	}
-	c := &countries{lookup: l, blocked: map[string]bool{}}
-	for _, cc := range e.cfg.BlockedCountries {
-		c.blocked[strings.ToUpper(cc)] = true
+	e.geo.Store(&countryLookup{l})
+}
+
+// country returns a's country code, or "" without a lookup.
+func (e *Engine) country(a netip.Addr) string {
+	if g := e.geo.Load(); g != nil {
+		cc, _ := g.Country(a)
+		return cc
 	}
-	e.countries.Store(c)
+	return ""
 }
 
 // Decide returns the verdict for one decoded packet. It never waits on
 // anything but the short lock of the source's shard.
 func (e *Engine) Decide(p *packet.Parsed) Decision {
-	d := e.decide(p, e.clock.Now().UnixNano())
+	d := e.decide(e.rules.Load(), p, e.clock.Now().UnixNano())
 	e.stats.count(d)
 	return d
 }
 
-func (e *Engine) decide(p *packet.Parsed, now int64) Decision {
+func (e *Engine) decide(r *rules, p *packet.Parsed, now int64) Decision {
 	e.stats.packets.Add(1)
 	src := p.Src
 	// Address rules first: a listed or blocked source costs no parse.
@@ -126,14 +157,14 @@ func (e *Engine) decide(p *packet.Parsed, now int64) Decision {
 	k := keyOf(src)
 	sh := &e.shards[shardOf(k)]
 	sh.mu.Lock()
-	blocked := e.blockedLocked(sh, k, now)
+	blocked := e.blockedLocked(r, sh, k, now)
 	sh.mu.Unlock()
 	if blocked {
 		e.emitDrop(src, ReasonDynamic, now)
 		return drop(ReasonDynamic)
 	}
-	if c := e.countries.Load(); c != nil && c.lookup != nil {
-		if cc, ok := c.lookup.Country(src); ok && c.blocked[cc] {
+	if g := e.geo.Load(); g != nil && r.countries != nil {
+		if cc, ok := g.Country(src); ok && r.countries[cc] {
 			e.emitDrop(src, ReasonCountry, now)
 			return drop(ReasonCountry)
 		}
@@ -142,37 +173,37 @@ func (e *Engine) decide(p *packet.Parsed, now int64) Decision {
 		// No ports, no payload: only address rules can judge it.
 		return accept(ReasonNone)
 	}
-	if e.cfg.TFTP && p.Proto == packet.UDP && p.DstPort == tftpPort {
-		return e.tftp(sh, k, now)
+	if r.TFTP && p.Proto == packet.UDP && p.DstPort == tftpPort {
+		return e.tftp(r, sh, k, now)
 	}
-	if !e.isSIP(p) {
+	if !r.isSIP(p) {
 		return accept(ReasonNone)
 	}
-	return e.inspect(p, now)
+	return e.inspect(r, p, now)
 }
 
 // isSIP reports whether p travels on a watched SIP transport and port, in
 // either direction (requests in, the PBX's responses out).
-func (e *Engine) isSIP(p *packet.Parsed) bool {
+func (r *rules) isSIP(p *packet.Parsed) bool {
 	switch p.Proto {
 	case packet.UDP:
-		if !e.cfg.UDP {
+		if !r.UDP {
 			return false
 		}
 	case packet.TCP:
-		if !e.cfg.TCP {
+		if !r.TCP {
 			return false
 		}
 	default:
 		return false
 	}
-	return e.cfg.Ports.Has(p.DstPort) || e.cfg.Ports.Has(p.SrcPort)
+	return r.Ports.Has(p.DstPort) || r.Ports.Has(p.SrcPort)
 }
 
-func (e *Engine) tftp(sh *shard, k addrKey, now int64) Decision {
+func (e *Engine) tftp(r *rules, sh *shard, k addrKey, now int64) Decision {
 	sh.mu.Lock()
 	s, _, _ := sh.sources.put(k)
-	ok := s.tftp.take(now, e.tftpPerNs, float64(e.cfg.TFTPBurst))
+	ok := s.tftp.take(now, r.tftpPerNs, float64(r.TFTPBurst))
 	sh.mu.Unlock()
 	if !ok {
 		e.emitDrop(k.addr(), ReasonTFTP, now)
@@ -184,14 +215,14 @@ func (e *Engine) tftp(sh *shard, k addrKey, now int64) Decision {
 // inspect parses the SIP payload and applies the content rules to every
 // message it completes. A TCP segment is dropped when any of its messages
 // is.
-func (e *Engine) inspect(p *packet.Parsed, now int64) Decision {
+func (e *Engine) inspect(r *rules, p *packet.Parsed, now int64) Decision {
 	if p.Proto == packet.UDP {
 		var m sipparse.Message
 		if err := e.parser.Parse(p.Payload, &m); err != nil {
-			return e.malformed(p, err, now)
+			return e.malformed(r, p, err, now)
 		}
 		e.stats.sipMessages.Add(1)
-		return e.judge(p, &m, now)
+		return e.judge(r, p, &m, now)
 	}
 	if len(p.Payload) == 0 && p.TCPFlags&(packet.FlagFIN|packet.FlagRST) == 0 {
 		return accept(ReasonNone)
@@ -202,12 +233,12 @@ func (e *Engine) inspect(p *packet.Parsed, now int64) Decision {
 	d := accept(ReasonNone)
 	for i := range msgs {
 		e.stats.sipMessages.Add(1)
-		if d = e.judge(p, &msgs[i], now); d.Verdict == Drop {
+		if d = e.judge(r, p, &msgs[i], now); d.Verdict == Drop {
 			break
 		}
 	}
 	if d.Verdict == Accept && err != nil {
-		d = e.malformed(p, err, now)
+		d = e.malformed(r, p, err, now)
 	}
 	if d.Verdict == Drop {
 		// The sender retransmits a dropped segment: forget the stream so
@@ -217,12 +248,12 @@ func (e *Engine) inspect(p *packet.Parsed, now int64) Decision {
 	return d
 }
 
-func (e *Engine) malformed(p *packet.Parsed, err error, now int64) Decision {
+func (e *Engine) malformed(r *rules, p *packet.Parsed, err error, now int64) Decision {
 	if errors.Is(err, sipparse.ErrKeepAlive) {
 		return accept(ReasonNone)
 	}
 	e.stats.malformed.Add(1)
-	if e.cfg.DropMalformed {
+	if r.DropMalformed {
 		e.emitDrop(p.Src, ReasonMalformed, now)
 		return drop(ReasonMalformed)
 	}
@@ -231,9 +262,9 @@ func (e *Engine) malformed(p *packet.Parsed, err error, now int64) Decision {
 
 // judge applies the content rules to one message. The source is always the
 // packet's IP source, never an address written in SIP headers.
-func (e *Engine) judge(p *packet.Parsed, m *sipparse.Message, now int64) Decision {
+func (e *Engine) judge(r *rules, p *packet.Parsed, m *sipparse.Message, now int64) Decision {
 	if !m.Request {
-		e.response(p.Dst, m, now)
+		e.response(r, p.Dst, m, now)
 		return accept(ReasonNone)
 	}
 	if p.Local {
@@ -241,24 +272,24 @@ func (e *Engine) judge(p *packet.Parsed, m *sipparse.Message, now int64) Decisio
 	}
 	k := keyOf(p.Src)
 	sh := &e.shards[shardOf(k)]
-	if name := e.ua.match(m.UserAgent); name != "" {
+	if name := r.ua.match(m.UserAgent); name != "" {
 		sh.mu.Lock()
-		e.blockLocked(sh, k, now, ReasonUserAgent, m.UserAgent)
+		e.blockLocked(r, sh, k, now, ReasonUserAgent, m.UserAgent)
 		sh.mu.Unlock()
 		return drop(ReasonUserAgent)
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	s, ok := sh.sources.peek(k)
-	if ok && s.fails.since(now-failureWindow) >= e.cfg.FailuresPerMinute {
+	if ok && s.fails.since(now-failureWindow) >= r.FailuresPerMinute {
 		s.fails.reset()
-		e.blockLocked(sh, k, now, ReasonFailures, m.UserAgent)
+		e.blockLocked(r, sh, k, now, ReasonFailures, m.UserAgent)
 		return drop(ReasonFailures)
 	}
-	if e.floodPerNs > 0 {
+	if r.floodPerNs > 0 {
 		s, _, _ = sh.sources.put(k)
-		if !s.flood.take(now, e.floodPerNs, e.floodBurst) {
-			e.blockLocked(sh, k, now, ReasonFlood, m.UserAgent)
+		if !s.flood.take(now, r.floodPerNs, r.floodBurst) {
+			e.blockLocked(r, sh, k, now, ReasonFlood, m.UserAgent)
 			return drop(ReasonFlood)
 		}
 	}
@@ -273,7 +304,7 @@ func (e *Engine) judge(p *packet.Parsed, m *sipparse.Message, now int64) Decisio
 // it ends a request that the engine let through: 403 and 404 always, 401
 // and 407 only if the request carried credentials (a phone's first,
 // credential-less REGISTER is challenged normally).
-func (e *Engine) response(client netip.Addr, m *sipparse.Message, now int64) {
+func (e *Engine) response(r *rules, client netip.Addr, m *sipparse.Message, now int64) {
 	if m.Status < 200 {
 		return
 	}
@@ -295,7 +326,7 @@ func (e *Engine) response(client netip.Addr, m *sipparse.Message, now int64) {
 		return
 	}
 	s, _, _ := sh.sources.put(k)
-	s.fails.add(now, e.cfg.FailuresPerMinute)
+	s.fails.add(now, r.FailuresPerMinute)
 }
 
 // txnKey identifies a transaction by client address, Call-ID and CSeq.

@@ -424,3 +424,55 @@ func TestLocalRequestsNeverJudged(t *testing.T) {
 		t.Fatal("the host's own address was blocked")
 	}
 }
+
+type fakeGeo map[string]string
+
+func (g fakeGeo) Country(a netip.Addr) (string, bool) {
+	cc, ok := g[a.String()]
+	return cc, ok
+}
+
+func TestCountry(t *testing.T) {
+	e := newWorld(t, func(c *Config) { c.BlockedCountries = []string{"xx"} })
+	src := "198.51.100.5"
+	// No database yet: nothing is blocked by country.
+	want(t, e.send(udp(src, 5060, pbx, 5060, register(src, "a", 1, "", false))), Accept, ReasonNone)
+	e.e.SetCountryLookup(fakeGeo{src: "XX", "198.51.100.6": "YY", "198.51.100.66": "YY"})
+	want(t, e.send(udp(src, 5060, pbx, 5060, register(src, "b", 1, "", false))), Drop, ReasonCountry)
+	want(t, e.send(udp("198.51.100.6", 5060, pbx, 5060, register("198.51.100.6", "c", 1, "", false))), Accept, ReasonNone)
+	// Blocks carry the source's country.
+	e.send(udp("198.51.100.66", 5060, pbx, 5060, register("198.51.100.66", "d", 1, "sipcli", false)))
+	if ev := e.blockEvents(); len(ev) != 1 || ev[0].Country != "YY" {
+		t.Fatalf("block events = %+v", ev)
+	}
+}
+
+func TestReloadKeepsState(t *testing.T) {
+	const src = "198.51.100.66"
+	e := newWorld(t, nil)
+	want(t, e.send(udp(src, 5060, pbx, 5060, register(src, "a", 1, "sipcli", false))), Drop, ReasonUserAgent)
+	cfg := DefaultConfig()
+	cfg.UserAgents = []string{"zoiper"}
+	e.e.Reload(cfg)
+	want(t, e.send(udp(src, 5060, pbx, 5060, "x")), Drop, ReasonDynamic)
+	want(t, e.send(udp("198.51.100.7", 5060, pbx, 5060, register("198.51.100.7", "b", 1, "sipcli", false))), Accept, ReasonNone)
+	want(t, e.send(udp("198.51.100.8", 5060, pbx, 5060, register("198.51.100.8", "c", 1, "Zoiper 5", false))), Drop, ReasonUserAgent)
+}
+
+func TestRestore(t *testing.T) {
+	e := newWorld(t, func(c *Config) { c.BlockThreshold = 2 })
+	active := netip.MustParseAddr("198.51.100.1")
+	expired := netip.MustParseAddr("198.51.100.2")
+	perm := netip.MustParseAddr("2001:db8::3")
+	e.e.Restore(BlockState{Addr: active, Reason: ReasonFailures, Active: true, Count: 1, Until: t0.Add(time.Minute)})
+	e.e.Restore(BlockState{Addr: expired, Reason: ReasonFailures, Active: true, Count: 1, Until: t0.Add(-time.Second)})
+	e.e.Restore(BlockState{Addr: perm, Reason: ReasonUserAgent, Active: true, Permanent: true, Count: 5})
+	want(t, e.send(udp("198.51.100.1", 5060, pbx, 5060, "x")), Drop, ReasonDynamic)
+	want(t, e.send(udp("198.51.100.2", 5060, pbx, 5060, register("198.51.100.2", "a", 1, "", false))), Accept, ReasonNone)
+	want(t, e.send(udp("2001:db8::3", 5060, pbxV6, 5060, "x")), Drop, ReasonDynamic)
+	// The expired block still counts toward the threshold of 2.
+	e.send(udp("198.51.100.2", 5060, pbx, 5060, register("198.51.100.2", "b", 1, "sipcli", false)))
+	if b, ok := e.e.Blocked(expired); !ok || !b.Permanent || b.Count != 2 {
+		t.Fatalf("restored count not honoured: %+v %v", b, ok)
+	}
+}
