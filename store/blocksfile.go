@@ -1,0 +1,121 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sipprot/sipprot/policy"
+)
+
+// BlocksFile is the name, in the state directory, of the saved dynamic
+// blocks. It is rewritten whole (temp file, fsync, rename), so a crash
+// leaves the previous or the new version, never half of one.
+const BlocksFile = "blocks.json"
+
+// savedBlock is one block as written to disk.
+type savedBlock struct {
+	IP        netip.Addr `json:"ip"`
+	Reason    string     `json:"reason"`
+	Active    bool       `json:"active"`
+	Permanent bool       `json:"permanent"`
+	Count     int        `json:"count"`
+	Hits      int        `json:"hits"`
+	First     time.Time  `json:"first"`
+	Last      time.Time  `json:"last"`
+	Until     time.Time  `json:"until,omitzero"`
+}
+
+type blocksDoc struct {
+	Version int          `json:"version"`
+	Saved   time.Time    `json:"saved"`
+	Blocks  []savedBlock `json:"blocks"`
+}
+
+// SaveBlocks writes the engine's blocks to dir/blocks.json atomically.
+func SaveBlocks(dir string, blocks []policy.BlockState, now time.Time) error {
+	doc := blocksDoc{Version: 1, Saved: now.UTC(), Blocks: make([]savedBlock, 0, len(blocks))}
+	for _, b := range blocks {
+		doc.Blocks = append(doc.Blocks, savedBlock{IP: b.Addr, Reason: b.Reason.String(), Active: b.Active,
+			Permanent: b.Permanent, Count: b.Count, Hits: b.Hits, First: b.First.UTC(), Last: b.Last.UTC(), Until: b.Until.UTC()})
+	}
+	data, err := json.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("save blocks: %w", err)
+	}
+	if err := WriteFileAtomic(filepath.Join(dir, BlocksFile), data, 0o600); err != nil {
+		return fmt.Errorf("save blocks: %w", err)
+	}
+	return nil
+}
+
+// LoadBlocks reads dir/blocks.json; a missing file means no blocks. A
+// corrupt file is an error: the daemon refuses to start rather than forget
+// the blocks silently.
+func LoadBlocks(dir string) ([]policy.BlockState, error) {
+	path := filepath.Join(dir, BlocksFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load blocks: %w", err)
+	}
+	var doc blocksDoc
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("load blocks: %s: %w", path, err)
+	}
+	out := make([]policy.BlockState, 0, len(doc.Blocks))
+	for i, b := range doc.Blocks {
+		r, ok := policy.ParseReason(b.Reason)
+		if !ok || !b.IP.IsValid() {
+			return nil, fmt.Errorf("load blocks: %s: block %d: bad ip %q or reason %q", path, i+1, b.IP, b.Reason)
+		}
+		out = append(out, policy.BlockState{Addr: b.IP, Reason: r, Active: b.Active, Permanent: b.Permanent,
+			Count: b.Count, Hits: b.Hits, First: b.First, Last: b.Last, Until: b.Until})
+	}
+	return out, nil
+}
+
+// WriteFileAtomic replaces path with data: a temporary file in the same
+// directory, synced, then renamed over path.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after the rename
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
