@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 
+	"github.com/sipprot/sipprot/daemon"
 	"github.com/sipprot/sipprot/policy"
 	"github.com/sipprot/sipprot/replay"
 	"github.com/spf13/cobra"
@@ -24,7 +25,7 @@ apply.`,
 			if err != nil {
 				return err
 			}
-			res, err := replay.Run(engineConfig(c), func(e *policy.Engine) error { return loadLists(c, e) }, args...)
+			res, err := replay.Run(daemon.Compile(c), func(e *policy.Engine) error { return daemon.LoadLists(c, e) }, args...)
 			if err != nil {
 				return err
 			}

@@ -1,4 +1,4 @@
-package cli
+package daemon
 
 import (
 	"fmt"
@@ -8,8 +8,8 @@ import (
 	"github.com/sipprot/sipprot/store"
 )
 
-// engineConfig compiles the TOML config into what the engine runs on.
-func engineConfig(c *conf.Config) policy.Config {
+// Compile compiles the TOML config into what the engine runs on.
+func Compile(c *conf.Config) policy.Config {
 	pc := policy.DefaultConfig()
 	pc.Ports = policy.PortSet{}
 	pc.UDP, pc.TCP = false, false
@@ -40,10 +40,10 @@ func engineConfig(c *conf.Config) policy.Config {
 	return pc
 }
 
-// loadLists reads the allow and deny list files of the config and
+// LoadLists reads the allow and deny list files of the config and
 // publishes them in e. A missing file is an empty list; a bad line is an
 // error naming FILE:LINE and publishes nothing.
-func loadLists(c *conf.Config, e *policy.Engine) error {
+func LoadLists(c *conf.Config, e *policy.Engine) error {
 	allow, err := store.LoadList(c.Lists.Allow)
 	if err != nil {
 		return fmt.Errorf("allow list: %w", err)

@@ -1,0 +1,310 @@
+// Package daemon is `sipprot run`: it wires the config, the engine, the
+// queues, the firewall rules and the state together, and keeps them going
+// through reloads, floods and restarts.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	sd "github.com/coreos/go-systemd/v22/daemon"
+	"github.com/sipprot/sipprot/conf"
+	"github.com/sipprot/sipprot/policy"
+	"github.com/sipprot/sipprot/store"
+)
+
+// Queues is the NFQUEUE side: bind, then serve until the context ends.
+type Queues interface {
+	// Open binds the queues; packets may arrive as soon as it returns.
+	Open() error
+	// Serve verdicts packets until ctx ends.
+	Serve(ctx context.Context) error
+	// Alive reports whether every queue is still verdicting; it feeds the
+	// systemd watchdog.
+	Alive() bool
+	// LogStats logs the queue counters (at debug).
+	LogStats(log *slog.Logger)
+}
+
+// Firewall installs and removes sipprot's netfilter rules.
+type Firewall interface {
+	Install() error
+	Remove() error
+}
+
+// Options configure Run.
+type Options struct {
+	ConfigPath string
+	// MustExist makes a missing config file an error rather than the
+	// embedded defaults.
+	MustExist bool
+	// Stderr receives the logs.
+	Stderr io.Writer
+	// Reload receives a value for each SIGHUP.
+	Reload <-chan struct{}
+	// NewQueues and NewFirewall build the real parts; tests pass fakes.
+	NewQueues   func(c *conf.Config, e *policy.Engine, log *slog.Logger) (Queues, error)
+	NewFirewall func(c *conf.Config) (Firewall, error)
+	// Clock defaults to the system clock.
+	Clock policy.Clock
+}
+
+// How often state is written: block changes within a second, the
+// clock restarts of blocked sources (every dropped packet) at most every
+// half minute, since a full save costs more than a drop.
+const (
+	saveChanged = time.Second
+	saveTouched = 30 * time.Second
+)
+
+// Daemon is one run of sipprot.
+type Daemon struct {
+	opts    Options
+	log     *slog.Logger
+	level   *slog.LevelVar
+	cfg     *conf.Config
+	engine  *policy.Engine
+	mem     *store.Memory
+	queues  Queues
+	fw      Firewall
+	changed atomic.Bool // blocks added or lifted since the last save
+	touched atomic.Bool // blocked sources dropped since the last save
+	saveMu  sync.Mutex
+}
+
+// Run runs the daemon until ctx ends, then removes its rules and saves
+// its state. It returns an error if it cannot start.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Stderr == nil {
+		return errors.New("daemon: no log output")
+	}
+	cfg, err := conf.Load(opts.ConfigPath, opts.MustExist)
+	if err != nil {
+		return err
+	}
+	d := &Daemon{opts: opts, cfg: cfg, level: new(slog.LevelVar)}
+	d.level.Set(cfg.Log.SlogLevel())
+	d.log = NewLogger(cfg.Log.Format, d.level, opts.Stderr)
+	return d.run(ctx)
+}
+
+// NewLogger builds the slog logger of the config's log format; level may
+// change while it runs.
+func NewLogger(format string, level slog.Leveler, w io.Writer) *slog.Logger {
+	ho := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+func (d *Daemon) run(ctx context.Context) error {
+	d.engine = policy.New(Compile(d.cfg), d.opts.Clock)
+	if err := LoadLists(d.cfg, d.engine); err != nil {
+		return err
+	}
+	// Blocks are in force before the first packet is judged.
+	saved, err := store.LoadBlocks(d.cfg.State.Dir)
+	if err != nil {
+		return err
+	}
+	for _, b := range saved {
+		d.engine.Restore(b)
+	}
+	d.mem = store.NewMemory(0)
+	d.log.Info("state restored", "blocks", len(saved), "dir", d.cfg.State.Dir, "config", d.cfg.Source())
+
+	evCtx, stopEvents := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); d.consume(evCtx) }()
+	defer func() {
+		stopEvents()
+		wg.Wait()
+		if err := d.save(); err != nil {
+			d.log.Error("saving state failed", "err", err)
+		}
+	}()
+
+	if d.queues, err = d.opts.NewQueues(d.cfg, d.engine, d.log); err != nil {
+		return err
+	}
+	if err := d.queues.Open(); err != nil {
+		return err
+	}
+	if d.fw, err = d.opts.NewFirewall(d.cfg); err != nil {
+		return err
+	}
+	if err := d.fw.Install(); err != nil {
+		return fmt.Errorf("install rules: %w", err)
+	}
+	defer func() {
+		// Stopping removes every rule sipprot added; a crash leaves them,
+		// and fail-open keeps SIP flowing until the next start reuses them.
+		if err := d.fw.Remove(); err != nil {
+			d.log.Error("removing rules failed", "err", err)
+		} else {
+			d.log.Info("rules removed")
+		}
+	}()
+
+	sctx, stopServe := context.WithCancel(ctx)
+	defer stopServe()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- d.queues.Serve(sctx) }()
+
+	d.log.Info("sipprot ready", "mode", d.cfg.Queue.Mode, "queues", d.cfg.Queue.Count, "first_queue", d.cfg.Queue.Number,
+		"protocols", fmt.Sprint(d.cfg.SIP.Protocols), "ports", fmt.Sprint(d.cfg.SIP.Ports))
+	sd.SdNotify(false, sd.SdNotifyReady)
+
+	return d.loop(ctx, serveErr)
+}
+
+// loop runs the periodic work until ctx ends or the queues fail.
+func (d *Daemon) loop(ctx context.Context, serveErr <-chan error) error {
+	sweep := time.NewTicker(saveChanged)
+	defer sweep.Stop()
+	stats := time.NewTicker(time.Minute)
+	defer stats.Stop()
+	var watchdog <-chan time.Time
+	if iv, err := sd.SdWatchdogEnabled(false); err == nil && iv > 0 {
+		t := time.NewTicker(iv / 3)
+		defer t.Stop()
+		watchdog = t.C
+	}
+	lastTouchedSave := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			sd.SdNotify(false, sd.SdNotifyStopping)
+			d.log.Info("stopping")
+			return nil
+		case err := <-serveErr:
+			return fmt.Errorf("queues: %w", err)
+		case <-d.opts.Reload:
+			d.reload()
+		case <-sweep.C:
+			d.engine.Sweep()
+			if d.changed.Load() || (d.touched.Load() && time.Since(lastTouchedSave) >= saveTouched) {
+				lastTouchedSave = time.Now()
+				if err := d.save(); err != nil {
+					d.log.Error("saving state failed", "err", err)
+				}
+			}
+		case <-watchdog:
+			// A wedged queue stops the pings and systemd restarts us.
+			if d.queues.Alive() {
+				sd.SdNotify(false, sd.SdNotifyWatchdog)
+			} else {
+				d.log.Warn("a queue stopped verdicting: not feeding the watchdog")
+			}
+		case <-stats.C:
+			d.logStats()
+		}
+	}
+}
+
+// consume takes the engine's events off its channel: the store's view, the
+// block log lines, and what needs saving.
+func (d *Daemon) consume(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-d.engine.Events():
+			d.mem.Apply(ev)
+			switch ev.Kind {
+			case policy.EventBlock:
+				d.changed.Store(true)
+				d.log.Info("blocked", "ip", ev.Addr.String(), "reason", ev.Reason.String(), "user_agent", ev.UserAgent,
+					"country", ev.Country, "permanent", ev.Permanent, "count", ev.Count)
+			case policy.EventUnblock:
+				d.changed.Store(true)
+				d.log.Info("unblocked", "ip", ev.Addr.String(), "reason", ev.Reason.String())
+			case policy.EventDrop:
+				if ev.Reason == policy.ReasonDynamic {
+					d.touched.Store(true)
+				}
+			}
+		}
+	}
+}
+
+func (d *Daemon) save() error {
+	d.saveMu.Lock()
+	defer d.saveMu.Unlock()
+	d.changed.Store(false)
+	d.touched.Store(false)
+	return store.SaveBlocks(d.cfg.State.Dir, d.engine.Blocks(), time.Now())
+}
+
+// reload applies a new config and lists on SIGHUP. A bad config or list is
+// refused as a whole and the running one kept.
+func (d *Daemon) reload() {
+	cfg, err := conf.Load(d.opts.ConfigPath, d.opts.MustExist)
+	if err != nil {
+		d.log.Error("config reload refused, keeping the running config", "err", err)
+		return
+	}
+	probe := policy.New(policy.Config{}, nil) // lists are checked before anything changes
+	if err := LoadLists(cfg, probe); err != nil {
+		d.log.Error("config reload refused, keeping the running config", "err", err)
+		return
+	}
+	if !reflect.DeepEqual(firewallPart(cfg), firewallPart(d.cfg)) {
+		fw, err := d.opts.NewFirewall(cfg)
+		if err == nil {
+			err = fw.Install()
+		}
+		if err != nil {
+			d.log.Error("config reload refused: rules", "err", err)
+			return
+		}
+		d.fw = fw
+	}
+	if cfg.Queue.Number != d.cfg.Queue.Number || cfg.Queue.Count != d.cfg.Queue.Count || cfg.Queue.FailOpen != d.cfg.Queue.FailOpen {
+		d.log.Warn("queue number, count and fail_open apply at the next restart")
+	}
+	d.engine.Reload(Compile(cfg))
+	LoadLists(cfg, d.engine)
+	if cfg.State.Dir != d.cfg.State.Dir {
+		d.log.Warn("state.dir applies at the next restart")
+		cfg.State.Dir = d.cfg.State.Dir
+	}
+	if cfg.Log.Format != d.cfg.Log.Format {
+		d.log.Warn("log.format applies at the next restart")
+	}
+	d.level.Set(cfg.Log.SlogLevel())
+	d.cfg = cfg
+	d.log.Info("config reloaded", "config", cfg.Source())
+}
+
+// firewallPart is what the rules are generated from.
+func firewallPart(c *conf.Config) any {
+	return struct {
+		P      []conf.Protocol
+		R      []conf.PortRange
+		T, DNS bool
+		Q      conf.Queue
+	}{c.SIP.Protocols, c.SIP.Ports, c.TFTP.Enabled, c.DNS.Enabled, c.Queue}
+}
+
+func (d *Daemon) logStats() {
+	if !d.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	s := d.engine.Stats()
+	args := []any{"packets", s.Packets, "sip_messages", s.SIPMessages, "malformed", s.Malformed, "events_lost", s.EventsLost}
+	for r, n := range s.Dropped {
+		args = append(args, "dropped_"+r.String(), n)
+	}
+	d.log.Debug("counters", args...)
+	d.queues.LogStats(d.log)
+}

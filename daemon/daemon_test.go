@@ -1,0 +1,227 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sipprot/sipprot/conf"
+	"github.com/sipprot/sipprot/packet"
+	"github.com/sipprot/sipprot/policy"
+	"github.com/sipprot/sipprot/store"
+)
+
+// fakeQueues feeds packets into the engine from the test, and records the
+// order of the daemon's steps.
+type fakeQueues struct {
+	e       *policy.Engine
+	steps   *steps
+	pkts    chan *packet.Parsed
+	results chan policy.Decision
+}
+
+func (q *fakeQueues) Open() error { q.steps.add("open"); return nil }
+func (q *fakeQueues) Serve(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case p := <-q.pkts:
+			q.results <- q.e.Decide(p)
+		}
+	}
+}
+func (q *fakeQueues) Alive() bool             { return true }
+func (q *fakeQueues) LogStats(_ *slog.Logger) {}
+
+type fakeFirewall struct {
+	steps *steps
+	cfg   *conf.Config
+}
+
+func (f *fakeFirewall) Install() error {
+	f.steps.add(fmt.Sprint("install ports=", f.cfg.SIP.Ports))
+	return nil
+}
+func (f *fakeFirewall) Remove() error { f.steps.add("remove"); return nil }
+
+type steps struct {
+	mu sync.Mutex
+	s  []string
+}
+
+func (s *steps) add(x string) { s.mu.Lock(); s.s = append(s.s, x); s.mu.Unlock() }
+func (s *steps) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Join(s.s, ", ")
+}
+
+// syncBuffer is a log sink safe for the daemon's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) { b.mu.Lock(); defer b.mu.Unlock(); return b.b.Write(p) }
+func (b *syncBuffer) String() string              { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
+
+type harness struct {
+	t      *testing.T
+	dir    string
+	cfg    string
+	logs   *syncBuffer
+	steps  *steps
+	q      *fakeQueues
+	reload chan struct{}
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(t *testing.T, dir, config string) *harness {
+	t.Helper()
+	h := &harness{t: t, dir: dir, cfg: filepath.Join(dir, "sipprot.conf"), logs: &syncBuffer{}, steps: &steps{},
+		reload: make(chan struct{}), done: make(chan error, 1)}
+	config = strings.ReplaceAll(config, "DIR", dir)
+	if err := os.WriteFile(h.cfg, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	opts := Options{ConfigPath: h.cfg, MustExist: true, Stderr: h.logs, Reload: h.reload,
+		NewQueues: func(c *conf.Config, e *policy.Engine, _ *slog.Logger) (Queues, error) {
+			h.q = &fakeQueues{e: e, steps: h.steps, pkts: make(chan *packet.Parsed), results: make(chan policy.Decision)}
+			return h.q, nil
+		},
+		NewFirewall: func(c *conf.Config) (Firewall, error) { return &fakeFirewall{steps: h.steps, cfg: c}, nil },
+	}
+	go func() { h.done <- Run(ctx, opts) }()
+	h.waitLog("sipprot ready")
+	return h
+}
+
+func (h *harness) waitLog(s string) {
+	h.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(h.logs.String(), s) {
+		select {
+		case err := <-h.done:
+			h.t.Fatalf("daemon ended (%v) before logging %q:\n%s", err, s, h.logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("no %q in logs:\n%s", s, h.logs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (h *harness) send(src, ua string) policy.Decision {
+	p := &packet.Parsed{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr("203.0.113.10"), SrcPort: 5060, DstPort: 5060,
+		Proto: packet.UDP, Payload: []byte("OPTIONS sip:203.0.113.10 SIP/2.0\r\nVia: SIP/2.0/UDP " + src + ";branch=z9hG4bK1\r\n" +
+			"From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nUser-Agent: " + ua + "\r\nContent-Length: 0\r\n\r\n")}
+	h.q.pkts <- p
+	return <-h.q.results
+}
+
+func (h *harness) stop() {
+	h.t.Helper()
+	h.cancel()
+	if err := <-h.done; err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+const baseConfig = `
+[state]
+dir = "DIR/state"
+[lists]
+allow = "DIR/allow"
+deny = "DIR/deny"
+[log]
+format = "json"
+`
+
+func TestRunStopSavesAndRestores(t *testing.T) {
+	dir := t.TempDir()
+	h := start(t, dir, baseConfig)
+	if d := h.send("198.51.100.66", "friendly-scanner"); d.Verdict != policy.Drop {
+		t.Fatalf("scanner: %v", d)
+	}
+	h.waitLog(`"msg":"blocked","ip":"198.51.100.66","reason":"user_agent","user_agent":"friendly-scanner"`)
+	h.stop()
+	if got := h.steps.String(); got != "open, install ports=[5060], remove" {
+		t.Fatalf("steps = %s", got)
+	}
+	saved, err := store.LoadBlocks(filepath.Join(dir, "state"))
+	if err != nil || len(saved) != 1 || saved[0].Addr != netip.MustParseAddr("198.51.100.66") {
+		t.Fatalf("saved blocks = %+v, %v", saved, err)
+	}
+	// The next run has the block in force before its first packet.
+	h = start(t, dir, baseConfig)
+	if d := h.send("198.51.100.66", "Yealink"); d.Verdict != policy.Drop || d.Reason != policy.ReasonDynamic {
+		t.Fatalf("after restart: %v", d)
+	}
+	h.stop()
+}
+
+func TestReload(t *testing.T) {
+	dir := t.TempDir()
+	h := start(t, dir, baseConfig)
+	defer h.stop()
+	write := func(text string) {
+		if err := os.WriteFile(h.cfg, []byte(strings.ReplaceAll(text, "DIR", dir)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		h.reload <- struct{}{}
+	}
+	// A bad config is refused whole; the running one stays.
+	write(baseConfig + "[sip]\nblock_threshold = 99\n")
+	h.waitLog("config reload refused")
+	if d := h.send("198.51.100.1", "sipcli"); d.Reason != policy.ReasonUserAgent {
+		t.Fatalf("old config lost: %v", d)
+	}
+	// A bad list line refuses the reload too.
+	os.WriteFile(filepath.Join(dir, "deny"), []byte("198.51.100.2\nnot-an-address\n"), 0o600)
+	write(baseConfig + "[sip]\nports = [\"5060\", \"5080\"]\n")
+	h.waitLog("deny:2")
+	if d := h.send("198.51.100.2", "Yealink"); d.Verdict != policy.Accept {
+		t.Fatalf("half-applied list: %v", d)
+	}
+	// A good one applies: new rules, new User-Agents, new lists.
+	os.WriteFile(filepath.Join(dir, "deny"), []byte("198.51.100.2 # bad neighbour\n"), 0o600)
+	write(baseConfig + "[sip]\nports = [\"5060\", \"5080\"]\nblocked_user_agents = [\"zoiper\"]\n")
+	h.waitLog("config reloaded")
+	if d := h.send("198.51.100.3", "sipcli"); d.Verdict != policy.Accept {
+		t.Fatalf("new config not applied: %v", d)
+	}
+	if d := h.send("198.51.100.2", "Yealink"); d.Reason != policy.ReasonDeny {
+		t.Fatalf("new deny list not applied: %v", d)
+	}
+	if got := h.steps.String(); !strings.Contains(got, "install ports=[5060 5080]") {
+		t.Fatalf("rules not reinstalled: %s", got)
+	}
+}
+
+func TestCorruptStateRefusesToStart(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "state"), 0o700)
+	os.WriteFile(filepath.Join(dir, "state", store.BlocksFile), []byte("{"), 0o600)
+	os.WriteFile(filepath.Join(dir, "sipprot.conf"), []byte(strings.ReplaceAll(baseConfig, "DIR", dir)), 0o600)
+	err := Run(context.Background(), Options{ConfigPath: filepath.Join(dir, "sipprot.conf"), Stderr: &syncBuffer{},
+		NewQueues: func(*conf.Config, *policy.Engine, *slog.Logger) (Queues, error) {
+			return nil, errors.New("must not get here")
+		}})
+	if err == nil || !strings.Contains(err.Error(), store.BlocksFile) {
+		t.Fatalf("err = %v", err)
+	}
+}
