@@ -6,7 +6,10 @@ COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS  := -X github.com/sipprot/sipprot/cli.version=$(VERSION) -X github.com/sipprot/sipprot/cli.commit=$(COMMIT)
 FUZZTIME ?= 10m
 
-.PHONY: all build run test unit lint bench fuzz golden clean
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+
+.PHONY: all build run test unit lint bench fuzz golden clean install uninstall
 
 all: build
 
@@ -39,6 +42,27 @@ fuzz:
 # Rewrite the golden replay JSON after a deliberate behaviour change.
 golden:
 	$(GO) test -count=1 -run TestReplayGolden ./cli/ -update
+
+# Binary, default config (kept if present), systemd unit, init script,
+# state directory and shell completion.
+install: build
+	install -D -m 0755 sipprot $(DESTDIR)$(PREFIX)/sbin/sipprot
+	install -d -m 0750 $(DESTDIR)/etc/sipprot $(DESTDIR)/var/lib/sipprot
+	[ -e $(DESTDIR)/etc/sipprot/sipprot.conf ] || ./sipprot config defaults > $(DESTDIR)/etc/sipprot/sipprot.conf
+	for l in allowlist denylist; do [ -e $(DESTDIR)/etc/sipprot/$$l ] || printf '# One IP address or CIDR per line; text after it is a note.\n' > $(DESTDIR)/etc/sipprot/$$l; done
+	install -D -m 0644 dist/sipprot.service $(DESTDIR)/etc/systemd/system/sipprot.service
+	install -D -m 0755 dist/sipprotd.init $(DESTDIR)/etc/init.d/sipprotd
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/sipprot/README.md
+	install -d $(DESTDIR)/etc/bash_completion.d
+	./sipprot completion bash > $(DESTDIR)/etc/bash_completion.d/sipprot
+	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl daemon-reload; echo "enable with: systemctl enable --now sipprot"; fi
+
+# Leaves /etc/sipprot and /var/lib/sipprot: what the operator wrote is kept.
+uninstall:
+	-$(PREFIX)/sbin/sipprot rules remove
+	rm -f $(DESTDIR)$(PREFIX)/sbin/sipprot $(DESTDIR)/etc/systemd/system/sipprot.service $(DESTDIR)/etc/init.d/sipprotd
+	rm -f $(DESTDIR)/etc/bash_completion.d/sipprot
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/sipprot
 
 clean:
 	rm -f sipprot
