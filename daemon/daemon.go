@@ -29,8 +29,8 @@ type Queues interface {
 	// Alive reports whether every queue is still verdicting; it feeds the
 	// systemd watchdog.
 	Alive() bool
-	// LogStats logs the queue counters (at debug).
-	LogStats(log *slog.Logger)
+	// Health reports each queue's counters and health.
+	Health() []QueueHealth
 }
 
 // Firewall installs and removes sipprot's netfilter rules.
@@ -74,6 +74,7 @@ type Daemon struct {
 	mem     *store.Memory
 	queues  Queues
 	fw      Firewall
+	started time.Time
 	changed atomic.Bool // blocks added or lifted since the last save
 	touched atomic.Bool // blocked sources dropped since the last save
 	saveMu  sync.Mutex
@@ -160,6 +161,9 @@ func (d *Daemon) run(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- d.queues.Serve(sctx) }()
 
+	d.started = time.Now()
+	d.writeStatus(true)
+	defer d.writeStatus(false)
 	d.log.Info("sipprot ready", "mode", d.cfg.Queue.Mode, "queues", d.cfg.Queue.Count, "first_queue", d.cfg.Queue.Number,
 		"protocols", fmt.Sprint(d.cfg.SIP.Protocols), "ports", fmt.Sprint(d.cfg.SIP.Ports))
 	sd.SdNotify(false, sd.SdNotifyReady)
@@ -173,6 +177,8 @@ func (d *Daemon) loop(ctx context.Context, serveErr <-chan error) error {
 	defer sweep.Stop()
 	stats := time.NewTicker(time.Minute)
 	defer stats.Stop()
+	status := time.NewTicker(statusEvery)
+	defer status.Stop()
 	var watchdog <-chan time.Time
 	if iv, err := sd.SdWatchdogEnabled(false); err == nil && iv > 0 {
 		t := time.NewTicker(iv / 3)
@@ -207,6 +213,8 @@ func (d *Daemon) loop(ctx context.Context, serveErr <-chan error) error {
 			}
 		case <-stats.C:
 			d.logStats()
+		case <-status.C:
+			d.writeStatus(true)
 		}
 	}
 }
@@ -306,5 +314,8 @@ func (d *Daemon) logStats() {
 		args = append(args, "dropped_"+r.String(), n)
 	}
 	d.log.Debug("counters", args...)
-	d.queues.LogStats(d.log)
+	for _, q := range d.queues.Health() {
+		d.log.Debug("queue", "number", q.Number, "healthy", q.Healthy, "packets", q.Packets, "dropped", q.Dropped,
+			"errors", q.Errors, "enobufs", q.ENOBUFS, "kernel_dropped", q.KernelDropped, "user_dropped", q.UserDropped)
+	}
 }

@@ -41,7 +41,7 @@ func (q *fakeQueues) Serve(ctx context.Context) error {
 	}
 }
 func (q *fakeQueues) Alive() bool             { return true }
-func (q *fakeQueues) LogStats(_ *slog.Logger) {}
+func (q *fakeQueues) Health() []QueueHealth { return []QueueHealth{{Number: 0, Healthy: true}} }
 
 type fakeFirewall struct {
 	steps *steps
@@ -162,7 +162,14 @@ func TestRunStopSavesAndRestores(t *testing.T) {
 		t.Fatalf("scanner: %v", d)
 	}
 	h.waitLog(`"msg":"blocked","ip":"198.51.100.66","reason":"user_agent","user_agent":"friendly-scanner"`)
+	st, err := ReadStatus(filepath.Join(dir, "state"))
+	if err != nil || st == nil || !st.Running || len(st.Queues) != 1 {
+		t.Fatalf("status while running = %+v, %v", st, err)
+	}
 	h.stop()
+	if st, _ := ReadStatus(filepath.Join(dir, "state")); st == nil || st.Running {
+		t.Fatalf("status after stop = %+v", st)
+	}
 	if got := h.steps.String(); got != "open, install ports=[5060], remove" {
 		t.Fatalf("steps = %s", got)
 	}

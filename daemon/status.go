@@ -1,0 +1,93 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sipprot/sipprot/store"
+)
+
+// StatusFile is the name, in the state directory, of the daemon's status:
+// rewritten every few seconds, so `sipprot status` can tell a running, a
+// stopped and a dead daemon apart without talking to it.
+const StatusFile = "status.json"
+
+// statusEvery is how often the status file is rewritten.
+const statusEvery = 5 * time.Second
+
+// QueueHealth is one queue's health as the status shows it.
+type QueueHealth struct {
+	Number  uint16 `json:"number"`
+	Healthy bool   `json:"healthy"`
+	// Packets verdicted, and of them accepted and dropped.
+	Packets  uint64 `json:"packets"`
+	Accepted uint64 `json:"accepted"`
+	Dropped  uint64 `json:"dropped"`
+	// Netlink errors survived, ENOBUFS (the kernel dropped messages to us)
+	// among them.
+	Errors  uint64 `json:"errors"`
+	ENOBUFS uint64 `json:"enobufs"`
+	// KernelDropped and UserDropped are the kernel's counters: packets it
+	// could not queue (they bypassed or were dropped, per fail_open).
+	KernelDropped uint64    `json:"kernel_dropped"`
+	UserDropped   uint64    `json:"user_dropped"`
+	LastVerdict   time.Time `json:"last_verdict,omitzero"`
+}
+
+// Status is the content of the status file.
+type Status struct {
+	PID        int              `json:"pid"`
+	Running    bool             `json:"running"`
+	Started    time.Time        `json:"started"`
+	Updated    time.Time        `json:"updated"`
+	Config     string           `json:"config"`
+	Queues     []QueueHealth    `json:"queues"`
+	Packets    uint64           `json:"packets"`
+	Dropped    map[string]int64 `json:"dropped_by_reason"`
+	Malformed  uint64           `json:"malformed"`
+	EventsLost uint64           `json:"events_lost"`
+}
+
+// Stale reports whether a status claiming to run has not been refreshed
+// for long enough that the daemon must be dead or wedged.
+func (s *Status) Stale(now time.Time) bool {
+	return s.Running && now.Sub(s.Updated) > 3*statusEvery
+}
+
+// ReadStatus reads the status file of the state directory; (nil, nil)
+// when the daemon never ran.
+func ReadStatus(dir string) (*Status, error) {
+	data, err := os.ReadFile(filepath.Join(dir, StatusFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read status: %w", err)
+	}
+	var s Status
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("read status: %s: %w", filepath.Join(dir, StatusFile), err)
+	}
+	return &s, nil
+}
+
+func (d *Daemon) writeStatus(running bool) {
+	s := d.engine.Stats()
+	st := Status{PID: os.Getpid(), Running: running, Started: d.started, Updated: time.Now(), Config: d.cfg.Source(),
+		Queues: d.queues.Health(), Packets: s.Packets, Dropped: map[string]int64{}, Malformed: s.Malformed, EventsLost: s.EventsLost}
+	for r, n := range s.Dropped {
+		st.Dropped[r.String()] = int64(n)
+	}
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err == nil {
+		err = store.WriteFileAtomic(filepath.Join(d.cfg.State.Dir, StatusFile), data, 0o644)
+	}
+	if err != nil {
+		d.log.Error("writing status failed", "err", err)
+	}
+}
