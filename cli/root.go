@@ -48,6 +48,7 @@ func newRoot() *cobra.Command {
 		newVersionCmd(),
 		newConfigCmd(opts),
 		newReplayCmd(opts),
+		newStatusCmd(opts),
 	)
 	return root
 }

@@ -1,0 +1,199 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/sipprot/sipprot/daemon"
+	"github.com/sipprot/sipprot/policy"
+	"github.com/sipprot/sipprot/store"
+	"github.com/spf13/cobra"
+)
+
+func newStatusCmd(opts *options) *cobra.Command {
+	var all, allow, deny, dynamic, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status [--all|--allow|--deny|--dynamic] [--json]",
+		Short: "Print the number of IPs per list and the daemon's health",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := loadConfig(cmd, opts)
+			if err != nil {
+				return err
+			}
+			allowList, err := store.LoadList(c.Lists.Allow)
+			if err != nil {
+				return err
+			}
+			denyList, err := store.LoadList(c.Lists.Deny)
+			if err != nil {
+				return err
+			}
+			blocks, err := store.LoadBlocks(c.State.Dir)
+			if err != nil {
+				return err
+			}
+			st, err := daemon.ReadStatus(c.State.Dir)
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			var perm, temp []policy.BlockState
+			for _, b := range blocks {
+				switch {
+				case b.Active && b.Permanent:
+					perm = append(perm, b)
+				case b.Active && b.Until.After(now):
+					temp = append(temp, b)
+				}
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return writeStatusJSON(out, st, now, allowList, denyList, perm, temp, all || allow, all || deny, all || dynamic)
+			}
+			writeStatusTable(out, []statusRow{{"Allow", len(allowList)}, {"Deny", len(denyList)},
+				{"Dynamic (permanent)", len(perm)}, {"Dynamic (temporary)", len(temp)}})
+			writeDaemonLine(out, st, now)
+			if all || allow {
+				writeEntries(out, "Allow", allowList)
+			}
+			if all || deny {
+				writeEntries(out, "Deny", denyList)
+			}
+			if all || dynamic {
+				writeBlocks(out, append(perm, temp...))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&all, "all", false, "also print the allow, deny and dynamic lists")
+	f.BoolVar(&allow, "allow", false, "also print the allow list")
+	f.BoolVar(&deny, "deny", false, "also print the deny list")
+	f.BoolVar(&dynamic, "dynamic", false, "also print the dynamic block list")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	return cmd
+}
+
+type statusRow struct {
+	name string
+	n    int
+}
+
+// writeStatusTable prints the original's table: a rule under every row,
+// the number column as wide as its widest value.
+func writeStatusTable(w io.Writer, rows []statusRow) {
+	const head1, head2 = "LIST", "NUM OF IPS"
+	w1 := len("Dynamic (permanent)")
+	w2 := len(head2)
+	for _, r := range rows {
+		w1 = max(w1, len(r.name))
+		w2 = max(w2, len(fmt.Sprint(r.n)))
+	}
+	rule := "+" + strings.Repeat("-", w1+2) + "+" + strings.Repeat("-", w2+2) + "+"
+	center := func(s string, n int) string {
+		left := (n - len(s)) / 2
+		return strings.Repeat(" ", left) + s + strings.Repeat(" ", n-len(s)-left)
+	}
+	fmt.Fprintln(w, rule)
+	fmt.Fprintf(w, "| %s | %s |\n", center(head1, w1), center(head2, w2))
+	fmt.Fprintln(w, rule)
+	for _, r := range rows {
+		fmt.Fprintf(w, "| %-*s | %*d |\n", w1, r.name, w2, r.n)
+		fmt.Fprintln(w, rule)
+	}
+}
+
+func writeDaemonLine(w io.Writer, st *daemon.Status, now time.Time) {
+	switch {
+	case st == nil:
+		fmt.Fprintln(w, "daemon: never ran with this state directory")
+		return
+	case !st.Running:
+		fmt.Fprintf(w, "daemon: stopped (at %s)\n", st.Updated.Format(time.RFC3339))
+		return
+	case st.Stale(now):
+		fmt.Fprintf(w, "daemon: NOT RESPONDING (pid %d, last update %s ago); fail-open keeps SIP flowing\n",
+			st.PID, now.Sub(st.Updated).Round(time.Second))
+		return
+	}
+	fmt.Fprintf(w, "daemon: running (pid %d, since %s), %d packets judged\n", st.PID, st.Started.Format(time.RFC3339), st.Packets)
+	for _, q := range st.Queues {
+		health := "healthy"
+		if !q.Healthy {
+			health = "NOT DELIVERING"
+		}
+		fmt.Fprintf(w, "queue %d: %s, %d packets (%d dropped), %d netlink errors (%d ENOBUFS), kernel dropped %d, user dropped %d\n",
+			q.Number, health, q.Packets, q.Dropped, q.Errors, q.ENOBUFS, q.KernelDropped, q.UserDropped)
+	}
+}
+
+func writeEntries(w io.Writer, title string, entries []store.Entry) {
+	fmt.Fprintf(w, "\n%s list:\n", title)
+	for _, e := range entries {
+		fmt.Fprintf(w, "  %-43s %s\n", e.Prefix, e.Note)
+	}
+}
+
+func writeBlocks(w io.Writer, blocks []policy.BlockState) {
+	fmt.Fprintln(w, "\nDynamic block list:")
+	for _, b := range blocks {
+		until := "permanent"
+		if !b.Permanent {
+			until = "until " + b.Until.Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(w, "  %-39s %-10s blocked %d time(s), %d packets dropped, last %s, %s\n",
+			b.Addr, b.Reason, b.Count, b.Hits, b.Last.Local().Format(time.DateTime), until)
+	}
+}
+
+func writeStatusJSON(w io.Writer, st *daemon.Status, now time.Time, allow, deny []store.Entry, perm, temp []policy.BlockState, withAllow, withDeny, withDynamic bool) error {
+	type entry struct {
+		Network string `json:"network"`
+		Note    string `json:"note"`
+	}
+	type blockJSON struct {
+		IP        string    `json:"ip"`
+		Reason    string    `json:"reason"`
+		Permanent bool      `json:"permanent"`
+		Count     int       `json:"count"`
+		Hits      int       `json:"hits"`
+		First     time.Time `json:"first"`
+		Last      time.Time `json:"last"`
+		Until     time.Time `json:"until,omitzero"`
+	}
+	doc := map[string]any{
+		"allow":             len(allow),
+		"deny":              len(deny),
+		"dynamic_permanent": len(perm),
+		"dynamic_temporary": len(temp),
+		"daemon_running":    st != nil && st.Running && !st.Stale(now),
+		"daemon":            st,
+	}
+	entries := func(es []store.Entry) []entry {
+		out := []entry{}
+		for _, e := range es {
+			out = append(out, entry{e.Prefix.String(), e.Note})
+		}
+		return out
+	}
+	if withAllow {
+		doc["allow_list"] = entries(allow)
+	}
+	if withDeny {
+		doc["deny_list"] = entries(deny)
+	}
+	if withDynamic {
+		bl := []blockJSON{}
+		for _, b := range append(perm, temp...) {
+			bl = append(bl, blockJSON{b.Addr.String(), b.Reason.String(), b.Permanent, b.Count, b.Hits, b.First, b.Last, b.Until})
+		}
+		doc["dynamic_list"] = bl
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}

@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sipprot/sipprot/policy"
+	"github.com/sipprot/sipprot/store"
+	"net/netip"
+)
+
+func TestStatusTable(t *testing.T) {
+	var b bytes.Buffer
+	writeStatusTable(&b, []statusRow{{"Allow", 0}, {"Deny", 0}, {"Dynamic (permanent)", 0}, {"Dynamic (temporary)", 0}})
+	want := `+---------------------+------------+
+|        LIST         | NUM OF IPS |
++---------------------+------------+
+| Allow               |          0 |
++---------------------+------------+
+| Deny                |          0 |
++---------------------+------------+
+| Dynamic (permanent) |          0 |
++---------------------+------------+
+| Dynamic (temporary) |          0 |
++---------------------+------------+
+`
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	b.Reset()
+	writeStatusTable(&b, []statusRow{{"Allow", 123456789012}})
+	if !strings.Contains(b.String(), "| Allow               | 123456789012 |") {
+		t.Fatalf("column does not grow:\n%s", b.String())
+	}
+}
+
+func TestStatusCounts(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sipprot.conf")
+	os.WriteFile(cfg, []byte(`[state]
+dir = "`+dir+`"
+[lists]
+allow = "`+dir+`/allow"
+deny = "`+dir+`/deny"
+`), 0o600)
+	os.WriteFile(filepath.Join(dir, "allow"), []byte("192.0.2.0/24 office\n198.51.100.9 trunk\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "deny"), []byte("# none\n203.0.113.66\n"), 0o600)
+	now := time.Now()
+	store.SaveBlocks(dir, []policy.BlockState{
+		{Addr: netip.MustParseAddr("198.51.100.66"), Reason: policy.ReasonUserAgent, Active: true, Count: 1, Until: now.Add(time.Hour)},
+		{Addr: netip.MustParseAddr("198.51.100.67"), Reason: policy.ReasonFailures, Active: true, Count: 1, Until: now.Add(-time.Hour)},
+		{Addr: netip.MustParseAddr("2001:db8::66"), Reason: policy.ReasonFailures, Active: true, Permanent: true, Count: 5},
+	}, now)
+	out, _, err := runCLI(t, "status", "--config", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range []string{"| Allow               |          2 |", "| Deny                |          1 |",
+		"| Dynamic (permanent) |          1 |", "| Dynamic (temporary) |          1 |", "daemon: never ran"} {
+		if !strings.Contains(out, row) {
+			t.Errorf("missing %q in\n%s", row, out)
+		}
+	}
+	out, _, err = runCLI(t, "status", "--config", cfg, "--json", "--dynamic")
+	if err != nil || !strings.Contains(out, `"dynamic_temporary": 1`) || !strings.Contains(out, `"ip": "2001:db8::66"`) {
+		t.Fatalf("json: %v\n%s", err, out)
+	}
+}
