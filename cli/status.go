@@ -155,16 +155,6 @@ func writeStatusJSON(w io.Writer, st *daemon.Status, now time.Time, allow, deny 
 		Network string `json:"network"`
 		Note    string `json:"note"`
 	}
-	type blockJSON struct {
-		IP        string    `json:"ip"`
-		Reason    string    `json:"reason"`
-		Permanent bool      `json:"permanent"`
-		Count     int       `json:"count"`
-		Hits      int       `json:"hits"`
-		First     time.Time `json:"first"`
-		Last      time.Time `json:"last"`
-		Until     time.Time `json:"until,omitzero"`
-	}
 	doc := map[string]any{
 		"allow":             len(allow),
 		"deny":              len(deny),
@@ -187,9 +177,9 @@ func writeStatusJSON(w io.Writer, st *daemon.Status, now time.Time, allow, deny 
 		doc["deny_list"] = entries(deny)
 	}
 	if withDynamic {
-		bl := []blockJSON{}
+		bl := []store.BlockJSON{}
 		for _, b := range append(perm, temp...) {
-			bl = append(bl, blockJSON{b.Addr.String(), b.Reason.String(), b.Permanent, b.Count, b.Hits, b.First, b.Last, b.Until})
+			bl = append(bl, store.ToJSON(b))
 		}
 		doc["dynamic_list"] = bl
 	}

@@ -18,8 +18,8 @@ import (
 // leaves the previous or the new version, never half of one.
 const BlocksFile = "blocks.json"
 
-// savedBlock is one block as written to disk.
-type savedBlock struct {
+// BlockJSON is one block as written to disk and printed by `status --json`.
+type BlockJSON struct {
 	IP        netip.Addr `json:"ip"`
 	Reason    string     `json:"reason"`
 	Active    bool       `json:"active"`
@@ -34,15 +34,24 @@ type savedBlock struct {
 type blocksDoc struct {
 	Version int          `json:"version"`
 	Saved   time.Time    `json:"saved"`
-	Blocks  []savedBlock `json:"blocks"`
+	Blocks  []BlockJSON `json:"blocks"`
+}
+
+// ToJSON converts an engine block to its JSON form.
+func ToJSON(b policy.BlockState) BlockJSON {
+	j := BlockJSON{IP: b.Addr, Reason: b.Reason.String(), Active: b.Active, Permanent: b.Permanent,
+		Count: b.Count, Hits: b.Hits, First: b.First.UTC(), Last: b.Last.UTC()}
+	if !b.Until.IsZero() {
+		j.Until = b.Until.UTC()
+	}
+	return j
 }
 
 // SaveBlocks writes the engine's blocks to dir/blocks.json atomically.
 func SaveBlocks(dir string, blocks []policy.BlockState, now time.Time) error {
-	doc := blocksDoc{Version: 1, Saved: now.UTC(), Blocks: make([]savedBlock, 0, len(blocks))}
+	doc := blocksDoc{Version: 1, Saved: now.UTC(), Blocks: make([]BlockJSON, 0, len(blocks))}
 	for _, b := range blocks {
-		doc.Blocks = append(doc.Blocks, savedBlock{IP: b.Addr, Reason: b.Reason.String(), Active: b.Active,
-			Permanent: b.Permanent, Count: b.Count, Hits: b.Hits, First: b.First.UTC(), Last: b.Last.UTC(), Until: b.Until.UTC()})
+		doc.Blocks = append(doc.Blocks, ToJSON(b))
 	}
 	data, err := json.Marshal(doc)
 	if err != nil {
