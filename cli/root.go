@@ -49,6 +49,9 @@ func newRoot() *cobra.Command {
 		newConfigCmd(opts),
 		newReplayCmd(opts),
 		newStatusCmd(opts),
+		newAllowCmd(opts),
+		newDenyCmd(opts),
+		newCheckCmd(opts),
 	)
 	return root
 }

@@ -44,14 +44,20 @@ func Compile(c *conf.Config) policy.Config {
 // publishes them in e. A missing file is an empty list; a bad line is an
 // error naming FILE:LINE and publishes nothing.
 func LoadLists(c *conf.Config, e *policy.Engine) error {
-	allow, err := store.LoadList(c.Lists.Allow)
+	allow, deny, err := readLists(c)
 	if err != nil {
-		return fmt.Errorf("allow list: %w", err)
-	}
-	deny, err := store.LoadList(c.Lists.Deny)
-	if err != nil {
-		return fmt.Errorf("deny list: %w", err)
+		return err
 	}
 	e.SetLists(store.PrefixSet(allow), store.PrefixSet(deny))
 	return nil
+}
+
+func readLists(c *conf.Config) (allow, deny []store.Entry, err error) {
+	if allow, err = store.LoadList(c.Lists.Allow); err != nil {
+		return nil, nil, fmt.Errorf("allow list: %w", err)
+	}
+	if deny, err = store.LoadList(c.Lists.Deny); err != nil {
+		return nil, nil, fmt.Errorf("deny list: %w", err)
+	}
+	return allow, deny, nil
 }

@@ -75,9 +75,12 @@ type Daemon struct {
 	queues  Queues
 	fw      Firewall
 	started time.Time
-	changed atomic.Bool // blocks added or lifted since the last save
-	touched atomic.Bool // blocked sources dropped since the last save
-	saveMu  sync.Mutex
+	// The list watcher, restarted when a reload moves the list files.
+	watchCtx  context.Context
+	stopWatch context.CancelFunc
+	changed   atomic.Bool // blocks added or lifted since the last save
+	touched   atomic.Bool // blocked sources dropped since the last save
+	saveMu    sync.Mutex
 }
 
 // Run runs the daemon until ctx ends, then removes its rules and saves
@@ -108,7 +111,8 @@ func NewLogger(format string, level slog.Leveler, w io.Writer) *slog.Logger {
 
 func (d *Daemon) run(ctx context.Context) error {
 	d.engine = policy.New(Compile(d.cfg), d.opts.Clock)
-	if err := LoadLists(d.cfg, d.engine); err != nil {
+	allow, deny, err := readLists(d.cfg)
+	if err != nil {
 		return err
 	}
 	// Blocks are in force before the first packet is judged.
@@ -119,6 +123,8 @@ func (d *Daemon) run(ctx context.Context) error {
 	for _, b := range saved {
 		d.engine.Restore(b)
 	}
+	// An address allowed while the daemon was stopped loses its block now.
+	d.applyLists(allow, deny)
 	d.mem = store.NewMemory(0)
 	d.log.Info("state restored", "blocks", len(saved), "dir", d.cfg.State.Dir, "config", d.cfg.Source())
 
@@ -158,6 +164,8 @@ func (d *Daemon) run(ctx context.Context) error {
 
 	sctx, stopServe := context.WithCancel(ctx)
 	defer stopServe()
+	d.watchLists(sctx)
+	defer func() { d.stopWatch() }()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- d.queues.Serve(sctx) }()
 
@@ -245,6 +253,37 @@ func (d *Daemon) consume(ctx context.Context) {
 	}
 }
 
+// applyLists publishes new lists; an address the allow list now covers
+// loses its dynamic block.
+func (d *Daemon) applyLists(allow, deny []store.Entry) {
+	allowSet := store.PrefixSet(allow)
+	d.engine.SetLists(allowSet, store.PrefixSet(deny))
+	for _, a := range store.BlocksToLift(d.engine.Blocks(), allowSet, time.Now()) {
+		d.engine.Unblock(a)
+		d.log.Info("allow list lifts a dynamic block", "ip", a.String())
+	}
+}
+
+// watchLists reloads the list files within a second of any change, so CLI
+// and hand edits apply without a restart; a bad file keeps the lists in
+// force.
+func (d *Daemon) watchLists(parent context.Context) {
+	d.watchCtx = parent
+	ctx, cancel := context.WithCancel(parent)
+	d.stopWatch = cancel
+	allowPath, denyPath := d.cfg.Lists.Allow, d.cfg.Lists.Deny
+	log := d.log
+	go func() {
+		err := store.WatchLists(ctx, allowPath, denyPath, func(allow, deny []store.Entry) {
+			d.applyLists(allow, deny)
+			log.Info("lists reloaded", "allow", len(allow), "deny", len(deny))
+		}, func(f string, a ...any) { log.Error(fmt.Sprintf(f, a...)) })
+		if err != nil {
+			log.Error("list files not watched: edits apply on SIGHUP only", "err", err)
+		}
+	}()
+}
+
 func (d *Daemon) save() error {
 	d.saveMu.Lock()
 	defer d.saveMu.Unlock()
@@ -261,8 +300,8 @@ func (d *Daemon) reload() {
 		d.log.Error("config reload refused, keeping the running config", "err", err)
 		return
 	}
-	probe := policy.New(policy.Config{}, nil) // lists are checked before anything changes
-	if err := LoadLists(cfg, probe); err != nil {
+	allow, deny, err := readLists(cfg) // checked before anything changes
+	if err != nil {
 		d.log.Error("config reload refused, keeping the running config", "err", err)
 		return
 	}
@@ -281,7 +320,12 @@ func (d *Daemon) reload() {
 		d.log.Warn("queue number, count and fail_open apply at the next restart")
 	}
 	d.engine.Reload(Compile(cfg))
-	LoadLists(cfg, d.engine)
+	d.applyLists(allow, deny)
+	if cfg.Lists != d.cfg.Lists {
+		d.stopWatch()
+		d.cfg = cfg
+		d.watchLists(d.watchCtx)
+	}
 	if cfg.State.Dir != d.cfg.State.Dir {
 		d.log.Warn("state.dir applies at the next restart")
 		cfg.State.Dir = d.cfg.State.Dir

@@ -40,7 +40,7 @@ func (q *fakeQueues) Serve(ctx context.Context) error {
 		}
 	}
 }
-func (q *fakeQueues) Alive() bool             { return true }
+func (q *fakeQueues) Alive() bool           { return true }
 func (q *fakeQueues) Health() []QueueHealth { return []QueueHealth{{Number: 0, Healthy: true}} }
 
 type fakeFirewall struct {
@@ -235,4 +235,27 @@ func TestCorruptStateRefusesToStart(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), store.BlocksFile) {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+func TestListEditsApplyWithoutReload(t *testing.T) {
+	dir := t.TempDir()
+	h := start(t, dir, baseConfig)
+	defer h.stop()
+	if d := h.send("198.51.100.66", "sipcli"); d.Reason != policy.ReasonUserAgent {
+		t.Fatalf("scanner: %v", d)
+	}
+	os.WriteFile(filepath.Join(dir, "deny"), []byte("198.51.100.5 # edited by hand\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "allow"), []byte("198.51.100.66 # our own test box after all\n"), 0o600)
+	deadline := time.Now().Add(time.Second)
+	for {
+		d5, d66 := h.send("198.51.100.5", "Yealink"), h.send("198.51.100.66", "sipcli")
+		if d5.Reason == policy.ReasonDeny && d66.Reason == policy.ReasonAllow {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("list edits not in force within 1 s: %v %v\n%s", d5, d66, h.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.waitLog("allow list lifts a dynamic block")
 }

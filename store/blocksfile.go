@@ -32,8 +32,8 @@ type BlockJSON struct {
 }
 
 type blocksDoc struct {
-	Version int          `json:"version"`
-	Saved   time.Time    `json:"saved"`
+	Version int         `json:"version"`
+	Saved   time.Time   `json:"saved"`
 	Blocks  []BlockJSON `json:"blocks"`
 }
 
