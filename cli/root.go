@@ -52,6 +52,7 @@ func newRoot() *cobra.Command {
 		newAllowCmd(opts),
 		newDenyCmd(opts),
 		newCheckCmd(opts),
+		newRulesCmd(opts),
 	)
 	return root
 }

@@ -25,7 +25,7 @@ func (d *decoder) validate(c *Config) {
 			"queues %d to %d go past 65535", q.Number, q.Number+q.Count-1)
 	}
 	oneOf(d, q.Mode, []string{ModeLocal, ModeForward}, "queue", "mode")
-	between(d, q.GuardPPS, 0, -1, "queue", "guard_pps")
+	between(d, q.GuardPPS, 0, 1000000, "queue", "guard_pps") // hashlimit's own limit
 
 	notEmpty(d, c.Lists.Allow, "lists", "allow")
 	notEmpty(d, c.Lists.Deny, "lists", "deny")
