@@ -53,6 +53,7 @@ func newRoot() *cobra.Command {
 		newDenyCmd(opts),
 		newCheckCmd(opts),
 		newRulesCmd(opts),
+		newRunCmd(opts),
 	)
 	return root
 }

@@ -124,10 +124,10 @@ func writeDaemonLine(w io.Writer, st *daemon.Status, now time.Time) {
 	for _, q := range st.Queues {
 		health := "healthy"
 		if !q.Healthy {
-			health = "NOT DELIVERING"
+			health = "UNHEALTHY: " + q.Problem
 		}
-		fmt.Fprintf(w, "queue %d: %s, %d packets (%d dropped), %d netlink errors (%d ENOBUFS), kernel dropped %d, user dropped %d\n",
-			q.Number, health, q.Packets, q.Dropped, q.Errors, q.ENOBUFS, q.KernelDropped, q.UserDropped)
+		fmt.Fprintf(w, "queue %d: %s, %d packets (%d dropped), %d netlink errors (%d ENOBUFS), %d lost to fail-open, kernel dropped %d, user dropped %d\n",
+			q.Number, health, q.Packets, q.Dropped, q.Errors, q.ENOBUFS, q.Lost, q.KernelDropped, q.UserDropped)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	sd "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/sipprot/sipprot/conf"
 	"github.com/sipprot/sipprot/policy"
+	"github.com/sipprot/sipprot/queue"
 	"github.com/sipprot/sipprot/store"
 )
 
@@ -30,7 +31,7 @@ type Queues interface {
 	// systemd watchdog.
 	Alive() bool
 	// Health reports each queue's counters and health.
-	Health() []QueueHealth
+	Health() []queue.QueueHealth
 }
 
 // Firewall installs and removes sipprot's netfilter rules.
@@ -146,6 +147,14 @@ func (d *Daemon) run(ctx context.Context) error {
 	if err := d.queues.Open(); err != nil {
 		return err
 	}
+	// Serve at once: rules left by a crash send packets as soon as the
+	// queues are bound. Serving outlives ctx so that, on stop, the rules go
+	// first and no packet waits on a closed queue.
+	sctx, stopServe := context.WithCancel(context.Background())
+	defer stopServe()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- d.queues.Serve(sctx) }()
+
 	if d.fw, err = d.opts.NewFirewall(d.cfg); err != nil {
 		return err
 	}
@@ -161,13 +170,8 @@ func (d *Daemon) run(ctx context.Context) error {
 			d.log.Info("rules removed")
 		}
 	}()
-
-	sctx, stopServe := context.WithCancel(ctx)
-	defer stopServe()
-	d.watchLists(sctx)
+	d.watchLists(ctx)
 	defer func() { d.stopWatch() }()
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- d.queues.Serve(sctx) }()
 
 	d.started = time.Now()
 	d.writeStatus(true)
@@ -359,7 +363,8 @@ func (d *Daemon) logStats() {
 	}
 	d.log.Debug("counters", args...)
 	for _, q := range d.queues.Health() {
-		d.log.Debug("queue", "number", q.Number, "healthy", q.Healthy, "packets", q.Packets, "dropped", q.Dropped,
-			"errors", q.Errors, "enobufs", q.ENOBUFS, "kernel_dropped", q.KernelDropped, "user_dropped", q.UserDropped)
+		d.log.Debug("queue", "number", q.Number, "healthy", q.Healthy, "problem", q.Problem, "packets", q.Packets,
+			"dropped", q.Dropped, "errors", q.Errors, "enobufs", q.ENOBUFS, "lost", q.Lost, "reopens", q.Reopens,
+			"kernel_dropped", q.KernelDropped, "user_dropped", q.UserDropped, "waiting", q.Waiting)
 	}
 }

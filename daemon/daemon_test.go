@@ -17,6 +17,7 @@ import (
 	"github.com/sipprot/sipprot/conf"
 	"github.com/sipprot/sipprot/packet"
 	"github.com/sipprot/sipprot/policy"
+	"github.com/sipprot/sipprot/queue"
 	"github.com/sipprot/sipprot/store"
 )
 
@@ -40,8 +41,10 @@ func (q *fakeQueues) Serve(ctx context.Context) error {
 		}
 	}
 }
-func (q *fakeQueues) Alive() bool           { return true }
-func (q *fakeQueues) Health() []QueueHealth { return []QueueHealth{{Number: 0, Healthy: true}} }
+func (q *fakeQueues) Alive() bool { return true }
+func (q *fakeQueues) Health() []queue.QueueHealth {
+	return []queue.QueueHealth{{Number: 0, Healthy: true}}
+}
 
 type fakeFirewall struct {
 	steps *steps

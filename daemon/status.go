@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/sipprot/sipprot/queue"
 	"github.com/sipprot/sipprot/store"
 )
 
@@ -20,37 +21,18 @@ const StatusFile = "status.json"
 // statusEvery is how often the status file is rewritten.
 const statusEvery = 5 * time.Second
 
-// QueueHealth is one queue's health as the status shows it.
-type QueueHealth struct {
-	Number  uint16 `json:"number"`
-	Healthy bool   `json:"healthy"`
-	// Packets verdicted, and of them accepted and dropped.
-	Packets  uint64 `json:"packets"`
-	Accepted uint64 `json:"accepted"`
-	Dropped  uint64 `json:"dropped"`
-	// Netlink errors survived, ENOBUFS (the kernel dropped messages to us)
-	// among them.
-	Errors  uint64 `json:"errors"`
-	ENOBUFS uint64 `json:"enobufs"`
-	// KernelDropped and UserDropped are the kernel's counters: packets it
-	// could not queue (they bypassed or were dropped, per fail_open).
-	KernelDropped uint64    `json:"kernel_dropped"`
-	UserDropped   uint64    `json:"user_dropped"`
-	LastVerdict   time.Time `json:"last_verdict,omitzero"`
-}
-
 // Status is the content of the status file.
 type Status struct {
-	PID        int              `json:"pid"`
-	Running    bool             `json:"running"`
-	Started    time.Time        `json:"started"`
-	Updated    time.Time        `json:"updated"`
-	Config     string           `json:"config"`
-	Queues     []QueueHealth    `json:"queues"`
-	Packets    uint64           `json:"packets"`
-	Dropped    map[string]int64 `json:"dropped_by_reason"`
-	Malformed  uint64           `json:"malformed"`
-	EventsLost uint64           `json:"events_lost"`
+	PID        int                 `json:"pid"`
+	Running    bool                `json:"running"`
+	Started    time.Time           `json:"started"`
+	Updated    time.Time           `json:"updated"`
+	Config     string              `json:"config"`
+	Queues     []queue.QueueHealth `json:"queues"`
+	Packets    uint64              `json:"packets"`
+	Dropped    map[string]int64    `json:"dropped_by_reason"`
+	Malformed  uint64              `json:"malformed"`
+	EventsLost uint64              `json:"events_lost"`
 }
 
 // Stale reports whether a status claiming to run has not been refreshed
