@@ -9,7 +9,7 @@ FUZZTIME ?= 10m
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 
-.PHONY: all build run test unit lint bench fuzz golden clean install uninstall
+.PHONY: all build run test unit lint e2e bench fuzz golden clean install uninstall
 
 all: build
 
@@ -20,24 +20,36 @@ build:
 run: build
 	./sipprot run
 
-# Every test: formatting, vet, unit tests, golden replays.
-test: lint unit
+# Every test: formatting, vet, unit tests, golden replays, and (as root) the
+# end-to-end tests in network namespaces with Kamailio, sipvicious and sipp.
+test: lint unit e2e
 
 lint:
+	$(GO) vet -tags e2e ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
 unit:
 	$(GO) test -count=1 -timeout 15m ./...
 
+e2e:
+	@if [ "$$(id -u)" != 0 ]; then echo "e2e: skipped, needs root (sudo make e2e)"; exit 0; fi; \
+	$(GO) test -tags e2e -count=1 -timeout 25m ./rules/ ./queue/ ./e2e/
+
+# Decode, parse, decision and list benchmarks; as root, also the NFQUEUE
+# flood: sipprot's readers beside a naive go-nfqueue loop, in one run.
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./packet/ ./sipparse/ ./policy/
+	$(GO) test -run='^$$' -bench=. -benchmem ./packet/ ./sipparse/ ./policy/ ./store/ ./queue/
+	@if [ "$$(id -u)" != 0 ]; then echo "queue flood benchmark: skipped, needs root (sudo make bench)"; exit 0; fi; \
+	$(GO) test -tags e2e -run Throughput -v -timeout 30m ./queue/
 
 # Run every fuzz target for FUZZTIME (default 10m) each.
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./packet/
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./sipparse/
-	$(GO) test -run='^$$' -fuzz='^FuzzStreams$$' -fuzztime=$(FUZZTIME) ./sipparse/
+	$(GO) test -run='^$$' -fuzz='^FuzzStreams$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s ./sipparse/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseNfqueueMessage$$' -fuzztime=$(FUZZTIME) ./queue/
+	$(GO) test -run='^$$' -fuzz='^FuzzLoad$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./conf/
 
 # Rewrite the golden replay JSON after a deliberate behaviour change.
 golden:

@@ -37,7 +37,8 @@ import (
 // flooding addresses (16); SP_Q_QUEUES, the queues sipprot balances over
 // (2); SP_Q_QLEN and SP_Q_RCVBUF_KB, sipprot's queue length and socket
 // buffer (0: the defaults); SP_Q_WORKERS, sender goroutines (1);
-// SP_Q_ONLY=naive|sipprot, one loop only (to profile it); SP_Q_PIN=0
+// SP_Q_ONLY=naive|sipprot, one loop only (to profile it); SP_Q_FANOUT=1
+// adds --queue-cpu-fanout to sipprot's rule; SP_Q_PIN=0
 // leaves sender and loop unpinned (by default the sender runs on CPU 0 and
 // the loop on CPU 1).
 //
@@ -369,6 +370,9 @@ func (h *harness) queueRule() func() {
 	rule := []string{"-t", "mangle", "-A", "INPUT", "-p", "udp", "--dport", "5060", "-j", "NFQUEUE"}
 	if h.count > 1 {
 		rule = append(rule, "--queue-balance", fmt.Sprintf("%d:%d", h.first, h.first+h.count-1))
+		if os.Getenv("SP_Q_FANOUT") == "1" {
+			rule = append(rule, "--queue-cpu-fanout")
+		}
 	} else {
 		rule = append(rule, "--queue-num", fmt.Sprint(h.first))
 	}
