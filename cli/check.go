@@ -157,6 +157,9 @@ func writeCheck(w io.Writer, r *checkJSON) {
 		}
 		fmt.Fprintf(w, "dynamic:  %s, %s, blocked %d time(s), %d packets dropped, last %s\n",
 			b.Reason, span, b.Count, b.Hits, b.Last.Format(time.RFC3339))
+		if b.UserAgent != "" || b.Country != "" {
+			fmt.Fprintf(w, "          user-agent %q, country %q\n", b.UserAgent, b.Country)
+		}
 	}
 	why := map[string]string{
 		"allow":   "never blocked: the allow list wins over the deny list and dynamic blocks",

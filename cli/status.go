@@ -145,8 +145,12 @@ func writeBlocks(w io.Writer, blocks []policy.BlockState) {
 		if !b.Permanent {
 			until = "until " + b.Until.Local().Format(time.DateTime)
 		}
-		fmt.Fprintf(w, "  %-39s %-10s blocked %d time(s), %d packets dropped, last %s, %s\n",
-			b.Addr, b.Reason, b.Count, b.Hits, b.Last.Local().Format(time.DateTime), until)
+		cc := b.Country
+		if cc == "" {
+			cc = "-"
+		}
+		fmt.Fprintf(w, "  %-39s %-10s country %-2s blocked %d time(s), %d packets dropped, first %s, last %s, %s, user-agent %q\n",
+			b.Addr, b.Reason, cc, b.Count, b.Hits, b.First.Local().Format(time.DateTime), b.Last.Local().Format(time.DateTime), until, b.UserAgent)
 	}
 }
 

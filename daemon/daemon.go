@@ -127,6 +127,7 @@ func (d *Daemon) run(ctx context.Context) error {
 	// An address allowed while the daemon was stopped loses its block now.
 	d.applyLists(allow, deny)
 	d.mem = store.NewMemory(0)
+	d.mem.Restore(saved)
 	d.log.Info("state restored", "blocks", len(saved), "dir", d.cfg.State.Dir, "config", d.cfg.Source())
 
 	evCtx, stopEvents := context.WithCancel(context.Background())
@@ -293,7 +294,9 @@ func (d *Daemon) save() error {
 	defer d.saveMu.Unlock()
 	d.changed.Store(false)
 	d.touched.Store(false)
-	return store.SaveBlocks(d.cfg.State.Dir, d.engine.Blocks(), time.Now())
+	blocks := d.engine.Blocks()
+	d.mem.Annotate(blocks)
+	return store.SaveBlocks(d.cfg.State.Dir, blocks, time.Now())
 }
 
 // reload applies a new config and lists on SIGHUP. A bad config or list is

@@ -177,7 +177,7 @@ func TestRunStopSavesAndRestores(t *testing.T) {
 		t.Fatalf("steps = %s", got)
 	}
 	saved, err := store.LoadBlocks(filepath.Join(dir, "state"))
-	if err != nil || len(saved) != 1 || saved[0].Addr != netip.MustParseAddr("198.51.100.66") {
+	if err != nil || len(saved) != 1 || saved[0].Addr != netip.MustParseAddr("198.51.100.66") || saved[0].UserAgent != "friendly-scanner" {
 		t.Fatalf("saved blocks = %+v, %v", saved, err)
 	}
 	// The next run has the block in force before its first packet.

@@ -62,6 +62,10 @@ type BlockState struct {
 	Hits        int // packets dropped
 	First, Last time.Time
 	Until       time.Time // zero when permanent
+	// UserAgent and Country of the attack that caused the block. The engine
+	// keeps no strings per block (they would cost the GC on every table
+	// scan); the store fills them in from the block events.
+	UserAgent, Country string
 }
 
 // Blocks returns every source the engine has blocked, active or lifted

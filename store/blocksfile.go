@@ -29,6 +29,8 @@ type BlockJSON struct {
 	First     time.Time  `json:"first"`
 	Last      time.Time  `json:"last"`
 	Until     time.Time  `json:"until,omitzero"`
+	UserAgent string     `json:"user_agent"`
+	Country   string     `json:"country"`
 }
 
 type blocksDoc struct {
@@ -40,7 +42,7 @@ type blocksDoc struct {
 // ToJSON converts an engine block to its JSON form.
 func ToJSON(b policy.BlockState) BlockJSON {
 	j := BlockJSON{IP: b.Addr, Reason: b.Reason.String(), Active: b.Active, Permanent: b.Permanent,
-		Count: b.Count, Hits: b.Hits, First: b.First.UTC(), Last: b.Last.UTC()}
+		Count: b.Count, Hits: b.Hits, First: b.First.UTC(), Last: b.Last.UTC(), UserAgent: b.UserAgent, Country: b.Country}
 	if !b.Until.IsZero() {
 		j.Until = b.Until.UTC()
 	}
@@ -86,7 +88,7 @@ func LoadBlocks(dir string) ([]policy.BlockState, error) {
 			return nil, fmt.Errorf("load blocks: %s: block %d: bad ip %q or reason %q", path, i+1, b.IP, b.Reason)
 		}
 		out = append(out, policy.BlockState{Addr: b.IP, Reason: r, Active: b.Active, Permanent: b.Permanent,
-			Count: b.Count, Hits: b.Hits, First: b.First, Last: b.Last, Until: b.Until})
+			Count: b.Count, Hits: b.Hits, First: b.First, Last: b.Last, Until: b.Until, UserAgent: b.UserAgent, Country: b.Country})
 	}
 	return out, nil
 }

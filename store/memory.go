@@ -154,3 +154,26 @@ func (m *Memory) Drops(r policy.Reason) uint64 {
 	}
 	return 0
 }
+
+// Annotate fills in the User-Agent and country of each block from the
+// block events seen, so saved blocks keep them.
+func (m *Memory) Annotate(blocks []policy.BlockState) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range blocks {
+		if r := m.records[blocks[i].Addr]; r != nil {
+			blocks[i].UserAgent, blocks[i].Country = r.UserAgent, r.Country
+		}
+	}
+}
+
+// Restore seeds the block list with blocks saved before a restart.
+func (m *Memory) Restore(blocks []policy.BlockState) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, b := range blocks {
+		m.records[b.Addr] = &Record{IP: b.Addr, Reason: b.Reason, UserAgent: b.UserAgent, Country: b.Country,
+			First: b.First, Last: b.Last, Until: b.Until, Blocks: b.Count, Drops: uint64(max(b.Hits, 0)),
+			Active: b.Active, Permanent: b.Permanent}
+	}
+}
