@@ -54,6 +54,7 @@ func newRoot() *cobra.Command {
 		newCheckCmd(opts),
 		newRulesCmd(opts),
 		newRunCmd(opts),
+		newGeoIPCmd(opts),
 	)
 	return root
 }

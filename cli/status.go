@@ -57,6 +57,9 @@ func newStatusCmd(opts *options) *cobra.Command {
 			writeStatusTable(out, []statusRow{{"Allow", len(allowList)}, {"Deny", len(denyList)},
 				{"Dynamic (permanent)", len(perm)}, {"Dynamic (temporary)", len(temp)}})
 			writeDaemonLine(out, st, now)
+			if line := geoIPStatusLine(c); line != "" {
+				fmt.Fprintln(out, line)
+			}
 			if all || allow {
 				writeEntries(out, "Allow", allowList)
 			}

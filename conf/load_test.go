@@ -132,6 +132,10 @@ func TestLoadRejects(t *testing.T) {
 		{"country digits", "[sip]\nblocked_countries = [\"F1\"]\n", "FILE:2: sip.blocked_countries: element 1: \"F1\" is not a two-letter country code"},
 		{"country empty", "[sip]\nblocked_countries = [\"\"]\n", "FILE:2: sip.blocked_countries: element 1: \"\" is not a two-letter country code"},
 		{"country without database", "[sip]\nblocked_countries = [\"CN\"]\n[geoip]\ndatabase = \"\"\n", "FILE:2: sip.blocked_countries: needs geoip.database to tell countries apart"},
+		{"country unknown", "[sip]\nblocked_countries = [\"ZZ\"]\n", "FILE:2: sip.blocked_countries: unknown country code \"ZZ\""},
+		{"country unknown lower-case", "[sip]\nblocked_countries = [\"cn\", \"xx\"]\n", "FILE:2: sip.blocked_countries: unknown country code \"XX\""},
+		{"country unknown on its line", "[sip]\nblocked_countries = [\n  \"CN\",\n  \"RU\",\n  \"QQ\",\n]\n", "FILE:5: sip.blocked_countries: unknown country code \"QQ\""},
+		{"country kosovo", "[sip]\nblocked_countries = [\"XK\", \"gb\"]\n", ""},
 
 		// Addresses.
 		{"guard_exempt bad ip", "[queue]\nguard_exempt = [\"192.0.2.300\"]\n", "FILE:2: queue.guard_exempt: element 1: \"192.0.2.300\" is not an IP address or CIDR"},

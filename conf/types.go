@@ -195,7 +195,9 @@ func (p Prefix) MarshalText() ([]byte, error) {
 // Country is an ISO 3166 alpha-2 country code, stored upper-case ("FR").
 type Country string
 
-// UnmarshalText accepts two ASCII letters in any case.
+// UnmarshalText accepts two ASCII letters in any case; whether the code is
+// assigned (Known) is checked by Load, which reports an unknown one as
+// such rather than as a malformed value.
 func (c *Country) UnmarshalText(b []byte) error {
 	if len(b) != 2 || !isLetter(b[0]) || !isLetter(b[1]) {
 		return fmt.Errorf("%q is not a two-letter country code (like \"CN\")", b)

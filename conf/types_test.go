@@ -266,3 +266,28 @@ func TestTimeOfDay(t *testing.T) {
 		})
 	}
 }
+
+func TestCountryKnown(t *testing.T) {
+	n := 0
+	for a := 'A'; a <= 'Z'; a++ {
+		for b := 'A'; b <= 'Z'; b++ {
+			if Country([]byte{byte(a), byte(b)}).Known() {
+				n++
+			}
+		}
+	}
+	if n != 250 { // 249 assigned codes plus XK
+		t.Errorf("%d known codes, want 250", n)
+	}
+	for _, tt := range []struct {
+		c    Country
+		want bool
+	}{
+		{"CN", true}, {"ru", true}, {"GB", true}, {"XK", true}, {"SS", true}, {"BQ", true},
+		{"XX", false}, {"ZZ", false}, {"UK", false}, {"EU", false}, {"AN", false}, {"YU", false}, {"", false}, {"FRA", false},
+	} {
+		if got := tt.c.Known(); got != tt.want {
+			t.Errorf("Country(%q).Known() = %v, want %v", tt.c, got, tt.want)
+		}
+	}
+}

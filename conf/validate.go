@@ -92,6 +92,11 @@ func (d *decoder) validateSIP(s *SIP, g *GeoIP) {
 			d.atElem(i, key("blocked_user_agents"), "element %d is empty, which would match every User-Agent", i+1)
 		}
 	}
+	for i, cc := range s.BlockedCountries {
+		if !cc.Known() {
+			d.atElem(i, key("blocked_countries"), "unknown country code %q", string(cc))
+		}
+	}
 	if len(s.BlockedCountries) > 0 && g.Database == "" {
 		d.at(key("blocked_countries"), "needs geoip.database to tell countries apart")
 	}

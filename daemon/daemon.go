@@ -16,6 +16,7 @@ import (
 
 	sd "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/sipprot/sipprot/conf"
+	"github.com/sipprot/sipprot/geoip"
 	"github.com/sipprot/sipprot/policy"
 	"github.com/sipprot/sipprot/queue"
 	"github.com/sipprot/sipprot/store"
@@ -73,6 +74,7 @@ type Daemon struct {
 	cfg     *conf.Config
 	engine  *policy.Engine
 	mem     *store.Memory
+	geo     *geoip.Store
 	queues  Queues
 	fw      Firewall
 	started time.Time
@@ -128,6 +130,12 @@ func (d *Daemon) run(ctx context.Context) error {
 	d.applyLists(allow, deny)
 	d.mem = store.NewMemory(0)
 	d.mem.Restore(saved)
+	d.geo = geoip.NewStore(geoip.ConfigFrom(d.cfg.GeoIP), geoip.WithLogger(d.log))
+	if err := d.geo.Load(); err != nil {
+		d.log.Error("geoip database not usable; every other rule still protects", "err", err)
+	}
+	d.engine.SetCountryLookup(d.geo)
+	d.warnGeoIP()
 	d.log.Info("state restored", "blocks", len(saved), "dir", d.cfg.State.Dir, "config", d.cfg.Source())
 
 	evCtx, stopEvents := context.WithCancel(context.Background())
@@ -173,6 +181,11 @@ func (d *Daemon) run(ctx context.Context) error {
 	}()
 	d.watchLists(ctx)
 	defer func() { d.stopWatch() }()
+	go func() {
+		if err := d.geo.Run(ctx); err != nil {
+			d.log.Error("geoip updates stopped", "err", err)
+		}
+	}()
 
 	d.started = time.Now()
 	d.writeStatus(true)
@@ -198,7 +211,7 @@ func (d *Daemon) loop(ctx context.Context, serveErr <-chan error) error {
 		defer t.Stop()
 		watchdog = t.C
 	}
-	lastTouchedSave := time.Now()
+	lastTouchedSave, lastGeoWarn := time.Now(), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -226,6 +239,10 @@ func (d *Daemon) loop(ctx context.Context, serveErr <-chan error) error {
 			}
 		case <-stats.C:
 			d.logStats()
+			if time.Since(lastGeoWarn) >= time.Hour {
+				lastGeoWarn = time.Now()
+				d.warnGeoIP()
+			}
 		case <-status.C:
 			d.writeStatus(true)
 		}
@@ -255,6 +272,15 @@ func (d *Daemon) consume(ctx context.Context) {
 				}
 			}
 		}
+	}
+}
+
+// warnGeoIP says, at start and hourly, that countries are configured but
+// cannot be enforced; every other rule works meanwhile.
+func (d *Daemon) warnGeoIP() {
+	if len(d.cfg.SIP.BlockedCountries) > 0 && !d.geo.Usable() {
+		d.log.Warn("countries configured but no usable GeoIP database: not enforced until an update succeeds",
+			"countries", fmt.Sprint(d.cfg.SIP.BlockedCountries), "reason", d.geo.Warning())
 	}
 }
 
@@ -332,6 +358,9 @@ func (d *Daemon) reload() {
 		d.stopWatch()
 		d.cfg = cfg
 		d.watchLists(d.watchCtx)
+	}
+	if cfg.GeoIP != d.cfg.GeoIP {
+		d.log.Warn("geoip settings apply at the next restart")
 	}
 	if cfg.State.Dir != d.cfg.State.Dir {
 		d.log.Warn("state.dir applies at the next restart")
