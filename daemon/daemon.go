@@ -81,8 +81,9 @@ type Daemon struct {
 	// The list watcher, restarted when a reload moves the list files.
 	watchCtx  context.Context
 	stopWatch context.CancelFunc
-	changed   atomic.Bool // blocks added or lifted since the last save
-	touched   atomic.Bool // blocked sources dropped since the last save
+	changed   atomic.Bool   // blocks added or lifted since the last save
+	touched   atomic.Bool   // blocked sources dropped since the last save
+	saveNow   chan struct{} // a new block: save at once, a crash right after must not lose it
 	saveMu    sync.Mutex
 }
 
@@ -128,6 +129,8 @@ func (d *Daemon) run(ctx context.Context) error {
 	}
 	// An address allowed while the daemon was stopped loses its block now.
 	d.applyLists(allow, deny)
+	d.saveNow = make(chan struct{}, 1)
+	store.RemoveStaleTemp(d.cfg.State.Dir)
 	d.mem = store.NewMemory(0)
 	d.mem.Restore(saved)
 	d.geo = geoip.NewStore(geoip.ConfigFrom(d.cfg.GeoIP), geoip.WithLogger(d.log))
@@ -222,6 +225,10 @@ func (d *Daemon) loop(ctx context.Context, serveErr <-chan error) error {
 			return fmt.Errorf("queues: %w", err)
 		case <-d.opts.Reload:
 			d.reload()
+		case <-d.saveNow:
+			if err := d.save(); err != nil {
+				d.log.Error("saving state failed", "err", err)
+			}
 		case <-sweep.C:
 			d.engine.Sweep()
 			if d.changed.Load() || (d.touched.Load() && time.Since(lastTouchedSave) >= saveTouched) {
@@ -261,6 +268,10 @@ func (d *Daemon) consume(ctx context.Context) {
 			switch ev.Kind {
 			case policy.EventBlock:
 				d.changed.Store(true)
+				select { // a crash right after a block must not lose it
+				case d.saveNow <- struct{}{}:
+				default:
+				}
 				d.log.Info("blocked", "ip", ev.Addr.String(), "reason", ev.Reason.String(), "user_agent", ev.UserAgent,
 					"country", ev.Country, "permanent", ev.Permanent, "count", ev.Count)
 			case policy.EventUnblock:

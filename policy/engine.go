@@ -319,6 +319,12 @@ func (e *Engine) response(r *rules, client netip.Addr, m *sipparse.Message, now 
 	}
 	creds := t.credentials
 	sh.txns.del(tk) // retransmitted responses count once
+	if b, ok := sh.blocks.peek(k); ok && b.active {
+		// A late reply to a request let through before the block: the
+		// block has already answered those attempts, and counting them
+		// would re-block the source the moment the block lifts.
+		return
+	}
 	switch {
 	case m.Status == 403, m.Status == 404:
 	case (m.Status == 401 || m.Status == 407) && creds:

@@ -476,3 +476,25 @@ func TestRestore(t *testing.T) {
 		t.Fatalf("restored count not honoured: %+v %v", b, ok)
 	}
 }
+
+// TestLateRepliesDoNotCarryOver: replies to requests accepted before a
+// block, judged after it, neither extend nor renew it.
+func TestLateRepliesDoNotCarryOver(t *testing.T) {
+	const src = "198.51.100.77"
+	e := newWorld(t, func(c *Config) { c.FailuresPerMinute = 3; c.BlockTime = 3 * time.Second })
+	for i := 1; i <= 6; i++ {
+		want(t, e.send(udp(src, 5060, pbx, 5060, register(src, fmt.Sprint("c", i), 1, "", true))), Accept, ReasonNone)
+	}
+	reply := func(i int) {
+		e.send(udp(pbx.String(), 5060, netip.MustParseAddr(src), 5060, response(401, fmt.Sprint("c", i), 1, "REGISTER")))
+	}
+	for i := 1; i <= 3; i++ {
+		reply(i)
+	}
+	want(t, e.send(udp(src, 5060, pbx, 5060, register(src, "c7", 1, "", true))), Drop, ReasonFailures)
+	for i := 4; i <= 6; i++ {
+		reply(i)
+	}
+	e.clock.Advance(4 * time.Second)
+	want(t, e.send(udp(src, 5060, pbx, 5060, register(src, "c8", 1, "", false))), Accept, ReasonNone)
+}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/sipprot/sipprot/policy"
@@ -129,4 +130,27 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 		d.Close()
 	}
 	return nil
+}
+
+// RemoveStaleTemp deletes the temporary files that a crash in the middle of
+// WriteFileAtomic left in dir (".NAME.<digits>"); the real files are
+// untouched.
+func RemoveStaleTemp(dir string) {
+	for _, name := range []string{BlocksFile, "status.json"} {
+		matches, _ := filepath.Glob(filepath.Join(dir, "."+name+".*"))
+		for _, m := range matches {
+			if isDigits(strings.TrimPrefix(filepath.Base(m), "."+name+".")) {
+				os.Remove(m)
+			}
+		}
+	}
+}
+
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
