@@ -94,3 +94,19 @@ func TestReadList(t *testing.T) {
 		})
 	}
 }
+
+func TestRemoveStaleTemp(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{".blocks.json.12345", ".status.json.9", BlocksFile, ".blocks.json.swp", "notes"} {
+		os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o600)
+	}
+	RemoveStaleTemp(dir)
+	var left []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if strings.Join(left, ",") != ".blocks.json.swp,blocks.json,notes" {
+		t.Fatalf("left %v", left)
+	}
+}
