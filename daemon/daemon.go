@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -315,6 +317,13 @@ func (d *Daemon) watchLists(parent context.Context) {
 	d.stopWatch = cancel
 	allowPath, denyPath := d.cfg.Lists.Allow, d.cfg.Lists.Deny
 	log := d.log
+	// On a fresh host the lists' directory may not exist yet; create it so
+	// that the first `sipprot allow add` is seen.
+	for _, p := range []string{allowPath, denyPath} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+			log.Warn("cannot create the lists' directory", "dir", filepath.Dir(p), "err", err)
+		}
+	}
 	go func() {
 		err := store.WatchLists(ctx, allowPath, denyPath, func(allow, deny []store.Entry) {
 			d.applyLists(allow, deny)

@@ -262,3 +262,15 @@ func TestListEditsApplyWithoutReload(t *testing.T) {
 	}
 	h.waitLog("allow list lifts a dynamic block")
 }
+
+func TestFreshHostListsDirectory(t *testing.T) {
+	dir := t.TempDir()
+	h := start(t, dir, strings.ReplaceAll(baseConfig, "DIR/allow", "DIR/etc/sipprot/allowlist"))
+	defer h.stop()
+	if _, err := os.Stat(filepath.Join(dir, "etc", "sipprot")); err != nil {
+		t.Fatalf("lists' directory not created: %v", err)
+	}
+	if strings.Contains(h.logs.String(), "not watched") {
+		t.Fatalf("list watch failed:\n%s", h.logs)
+	}
+}
