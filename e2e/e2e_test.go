@@ -58,6 +58,7 @@ func testMode(t *testing.T, mode string) {
 		testGuessing(t, s, w.guess, guessRun{src: guessSlowIP, rate: 10, calls: 60})
 	})
 	t.Run("guess-1000-per-s-with-office", func(t *testing.T) { testOfficeUnderAttack(t, s) })
+	t.Run("flood-one-source-with-office", func(t *testing.T) { testFlood(t, s) })
 	t.Run("sipvicious", func(t *testing.T) { testScanners(t, s) })
 	t.Run("ipv6-guess", func(t *testing.T) { testIPv6(t, s) })
 	t.Run("tcp-guess", func(t *testing.T) {
@@ -67,7 +68,7 @@ func testMode(t *testing.T, mode string) {
 	t.Run("tftp-flood", func(t *testing.T) { testTFTP(t, s) })
 	t.Run("dns-oversized-response", func(t *testing.T) { testDNS(t, s) })
 	t.Run("sighup-reload", func(t *testing.T) { testReload(t, s) })
-	checkNoStrayBlocks(t, s.d, guessSlowIP, guessFastIP, guessTCPIP, svmapIP, svwarIP, svcrackIP, svmap6IP, guess6IP)
+	checkNoStrayBlocks(t, s.d, floodIP, guessSlowIP, guessFastIP, guessTCPIP, svmapIP, svwarIP, svcrackIP, svmap6IP, guess6IP)
 
 	t.Run("stop-and-rules-remove", func(t *testing.T) { testStopAndRules(t, s, before) })
 	t.Run("kill-9-under-traffic", func(t *testing.T) { testCrash(t, s, before) })

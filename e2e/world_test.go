@@ -58,6 +58,7 @@ var (
 	baseGuess     = netip.MustParseAddr("198.51.100.81") // baseline, no sipprot
 	guessTCPIP    = netip.MustParseAddr("198.51.100.82") // over TCP
 	guessClosedIP = netip.MustParseAddr("198.51.100.83") // fail-closed restart
+	floodIP       = netip.MustParseAddr("198.51.100.84") // flat-out flood
 	guess6IP      = netip.MustParseAddr("2001:db8:0:100::77")
 
 	trunkIP = netip.MustParseAddr("198.51.100.40") // allow-listed
@@ -137,7 +138,7 @@ func newWorld(t *testing.T, tag string) *world {
 		{w.scan, "eth-scan", []netip.Addr{svmapIP, baseScan, deniedIP, dnsIP, svmap6IP, denied6IP, dns6IP}},
 		{w.war, "eth-war", []netip.Addr{svwarIP}},
 		{w.crack, "eth-crack", []netip.Addr{svcrackIP}},
-		{w.guess, "eth-guess", []netip.Addr{guessSlowIP, guessFastIP, guessCrashIP, tftpIP, baseGuess, guessTCPIP, guessClosedIP, guess6IP}},
+		{w.guess, "eth-guess", []netip.Addr{guessSlowIP, guessFastIP, guessCrashIP, tftpIP, baseGuess, guessTCPIP, guessClosedIP, floodIP, guess6IP}},
 		{w.trunk, "eth-trunk", []netip.Addr{trunkIP}},
 		{w.nat, "eth-nat", []netip.Addr{natIP}},
 	}
