@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 // fakeQueues feeds packets into the engine from the test, and records the
 // order of the daemon's steps.
 type fakeQueues struct {
+	dead    atomic.Bool // Alive reports false: a wedged queue
 	e       *policy.Engine
 	steps   *steps
 	pkts    chan *packet.Parsed
@@ -41,7 +44,7 @@ func (q *fakeQueues) Serve(ctx context.Context) error {
 		}
 	}
 }
-func (q *fakeQueues) Alive() bool { return true }
+func (q *fakeQueues) Alive() bool { return !q.dead.Load() }
 func (q *fakeQueues) Health() []queue.QueueHealth {
 	return []queue.QueueHealth{{Number: 0, Healthy: true}}
 }
@@ -272,5 +275,43 @@ func TestFreshHostListsDirectory(t *testing.T) {
 	}
 	if strings.Contains(h.logs.String(), "not watched") {
 		t.Fatalf("list watch failed:\n%s", h.logs)
+	}
+}
+
+// TestSystemdNotify: READY=1 once serving, WATCHDOG=1 while the queues are
+// alive and none once one wedges, so systemd restarts a wedged daemon.
+func TestSystemdNotify(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	t.Setenv("WATCHDOG_USEC", "150000") // pings every 50 ms
+	h := start(t, dir, baseConfig)
+	defer h.stop()
+	read := func(window time.Duration) map[string]int {
+		seen := map[string]int{}
+		buf := make([]byte, 512)
+		deadline := time.Now().Add(window)
+		for time.Now().Before(deadline) {
+			conn.SetReadDeadline(deadline)
+			n, err := conn.Read(buf)
+			if err != nil {
+				break
+			}
+			seen[strings.TrimSpace(string(buf[:n]))]++
+		}
+		return seen
+	}
+	if seen := read(400 * time.Millisecond); seen["READY=1"] != 1 || seen["WATCHDOG=1"] < 2 {
+		t.Fatalf("notifications while alive: %v", seen)
+	}
+	h.q.dead.Store(true)
+	read(100 * time.Millisecond) // a ping already on its way
+	if seen := read(400 * time.Millisecond); seen["WATCHDOG=1"] != 0 {
+		t.Fatalf("watchdog fed by a wedged daemon: %v", seen)
 	}
 }
