@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sipprot/sipprot/conf"
 	"github.com/sipprot/sipprot/policy"
 	"github.com/sipprot/sipprot/store"
 	"github.com/spf13/cobra"
@@ -37,7 +38,8 @@ func newCheckCmd(opts *options) *cobra.Command {
 		Use:   "check IP [--json]",
 		Short: "Tell which lists hold an address, its dynamic block, and which rule wins",
 		Long: `Tell which lists hold an address (the address itself or networks around
-it), its dynamic block if one is in force (as the daemon last saved it),
+it), its dynamic block if one is in force (live from the running daemon,
+or as it last saved it when it is not running),
 and which rule wins: allow, then deny, then the dynamic block; "none"
 means the address is judged by the other rules (country, User-Agent,
 failures, flood).`,
@@ -65,14 +67,16 @@ failures, flood).`,
 			if err != nil {
 				return err
 			}
-			blocks, err := store.LoadBlocks(c.State.Dir)
+			blocks, live, err := currentBlocks(cmd, c)
 			if err != nil {
 				return err
 			}
+			if !live {
+				notRunning(cmd.ErrOrStderr(), c, "dynamic blocks as it last saved them")
+			}
 			res := checkJSON{IP: a, Allow: matchesJSON(allow.Holding(a)), Deny: matchesJSON(deny.Holding(a))}
-			now := time.Now()
 			for _, b := range blocks {
-				if b.Addr.Unmap() == a && store.InForce(b, now) {
+				if b.Addr.Unmap() == a {
 					j := store.ToJSON(b)
 					res.Dynamic = &j
 				}
@@ -189,11 +193,16 @@ func knownAddresses(cmd *cobra.Command, opts *options) []string {
 			}
 		}
 	}
-	blocks, _ := store.LoadBlocks(c.State.Dir)
+	return append(out, blockedAddresses(cmd, c)...)
+}
+
+// blockedAddresses completes unblock's arguments: the addresses with a
+// dynamic block in force.
+func blockedAddresses(cmd *cobra.Command, c *conf.Config) []string {
+	blocks, _, _ := currentBlocks(cmd, c)
+	var out []string
 	for _, b := range blocks {
-		if b.Active {
-			out = append(out, b.Addr.String())
-		}
+		out = append(out, b.Addr.String())
 	}
 	return out
 }

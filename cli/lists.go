@@ -11,20 +11,18 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/sipprot/sipprot/conf"
 	"github.com/sipprot/sipprot/store"
 	"github.com/spf13/cobra"
 )
 
-// The allow and deny commands work on the list files directly: every
-// edit is a locked read-modify-write with an atomic rename
-// (store.EditList), and the running daemon's watcher applies the new file
-// within a second. There is no control API yet, so anything the daemon
-// must do besides reloading (lifting the dynamic block of a newly allowed
-// address) is the daemon's job when it applies an allow list: it calls
-// store.BlocksToLift and Engine.Unblock for each address.
+// The allow and deny commands work on the list files: every edit is a
+// locked read-modify-write with an atomic rename (store.EditList). Then
+// the running daemon is told to apply the files at once (listsChanged);
+// its file watcher would within a second anyway, which covers hand edits.
+// The daemon lifts the dynamic blocks of newly allowed addresses as it
+// applies the allow list.
 
 // listKind is one of the two lists.
 type listKind string
@@ -118,11 +116,14 @@ one. Line breaks in a note become spaces.`, k) + map[listKind]string{
 			default:
 				fmt.Fprintf(out, "%s is already on %s\n", store.FormatPrefix(p), k.where(c))
 			}
+			if res == store.Unchanged {
+				return nil
+			}
 			if k == allowKind && res == store.Added {
 				alsoDenied(out, c, []netip.Prefix{p})
-				return reportLifts(out, c, []netip.Prefix{p})
+				return listsChanged(cmd, c, entriesOf([]netip.Prefix{p}))
 			}
-			return nil
+			return listsChanged(cmd, c, nil)
 		},
 	}
 	cmd.Flags().StringVar(&note, "note", "", "what the entry is (\"office NAT\", \"trunk provider\")")
@@ -208,7 +209,7 @@ confirmation when stdin is a terminal, and needs --yes otherwise.`, k),
 			} else {
 				fmt.Fprintf(cmd.OutOrStdout(), "removed %s from %s\n", plural(len(ps), "entry", "entries"), k.where(c))
 			}
-			return nil
+			return listsChanged(cmd, c, nil)
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "remove every entry (comments stay)")
@@ -252,7 +253,7 @@ func removeAll(cmd *cobra.Command, c *conf.Config, k listKind, yes bool) error {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "emptied %s: %s removed, comments kept\n", k.where(c), plural(n, "entry", "entries"))
-	return nil
+	return listsChanged(cmd, c, nil)
 }
 
 // entryJSON is a list entry in --json outputs.
@@ -377,10 +378,13 @@ row is listed with its line number and the list does not change.`, k),
 			fmt.Fprintf(out, "imported %s from %s into %s: %d added, %d with a new note, %d unchanged; %s now\n",
 				plural(len(entries), "row", "rows"), name, k.where(c), counts[store.Added], counts[store.Updated],
 				counts[store.Unchanged], plural(total, "entry", "entries"))
-			if k == allowKind && len(added) > 0 {
-				return reportLifts(out, c, added)
+			if counts[store.Added]+counts[store.Updated] == 0 {
+				return nil
 			}
-			return nil
+			if k == allowKind {
+				return listsChanged(cmd, c, entriesOf(added))
+			}
+			return listsChanged(cmd, c, nil)
 		},
 	}
 }
@@ -491,24 +495,6 @@ func alsoDenied(w io.Writer, c *conf.Config, ps []netip.Prefix) {
 			fmt.Fprintf(w, "note: %s overlaps the deny list: %s; the allow list wins\n", store.FormatPrefix(p), describeMatches(ms))
 		}
 	}
-}
-
-// reportLifts tells which addresses with a dynamic block in force the
-// newly allowed networks cover. Lifting them is the daemon's part: it
-// does so when it applies the allow list (store.BlocksToLift).
-func reportLifts(w io.Writer, c *conf.Config, ps []netip.Prefix) error {
-	blocks, err := store.LoadBlocks(c.State.Dir)
-	if err != nil {
-		return err
-	}
-	if len(blocks) == 0 {
-		return nil
-	}
-	set := store.PrefixSet(entriesOf(ps))
-	for _, a := range store.BlocksToLift(blocks, set, time.Now()) {
-		fmt.Fprintf(w, "%s has a dynamic block in force: the daemon lifts it as it applies the allow list\n", a.Unmap())
-	}
-	return nil
 }
 
 func entriesOf(ps []netip.Prefix) []store.Entry {

@@ -29,14 +29,17 @@ type listFixture struct {
 	cfg   string
 	stdin string
 	out   strings.Builder
+	// filter, if set, rewrites the transcript before it is compared
+	// (times and pids of a live daemon).
+	filter func(string) string
 }
 
 func newListFixture(t *testing.T) *listFixture {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "sipprot.conf")
-	text := fmt.Sprintf("[lists]\nallow = %q\ndeny = %q\n[state]\ndir = %q\n",
-		filepath.Join(dir, "allowlist"), filepath.Join(dir, "denylist"), filepath.Join(dir, "state"))
+	text := fmt.Sprintf("[lists]\nallow = %q\ndeny = %q\n[state]\ndir = %q\n[admin]\nsocket = %q\n",
+		filepath.Join(dir, "allowlist"), filepath.Join(dir, "denylist"), filepath.Join(dir, "state"), filepath.Join(dir, "sipprot.sock"))
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +105,9 @@ func quoteArgs(args []string) []string {
 func (f *listFixture) golden(name string) {
 	f.t.Helper()
 	got := strings.ReplaceAll(f.out.String(), f.dir, "$DIR")
+	if f.filter != nil {
+		got = f.filter(got)
+	}
 	path := filepath.Join("testdata", "lists", name+".golden")
 	if *update {
 		os.MkdirAll(filepath.Dir(path), 0o755)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sipprot/sipprot/conf"
+	"github.com/sipprot/sipprot/control"
 	"github.com/sipprot/sipprot/daemon"
 	"github.com/sipprot/sipprot/policy"
 	"github.com/sipprot/sipprot/store"
@@ -32,21 +34,20 @@ func newStatusCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			blocks, err := store.LoadBlocks(c.State.Dir)
+			blocks, live, err := currentBlocks(cmd, c)
 			if err != nil {
 				return err
 			}
-			st, err := daemon.ReadStatus(c.State.Dir)
+			st, err := daemonStatus(cmd, c, live)
 			if err != nil {
 				return err
 			}
 			now := time.Now()
 			var perm, temp []policy.BlockState
 			for _, b := range blocks {
-				switch {
-				case b.Active && b.Permanent:
+				if b.Permanent {
 					perm = append(perm, b)
-				case b.Active && b.Until.After(now):
+				} else {
 					temp = append(temp, b)
 				}
 			}
@@ -79,6 +80,18 @@ func newStatusCmd(opts *options) *cobra.Command {
 	f.BoolVar(&dynamic, "dynamic", false, "also print the dynamic block list")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
+}
+
+// daemonStatus is the running daemon's status, live when it answers,
+// else as it last wrote it.
+func daemonStatus(cmd *cobra.Command, c *conf.Config, live bool) (*daemon.Status, error) {
+	if live {
+		var st daemon.Status
+		if err := daemonClient(c).Get(cmdContext(cmd), control.PathStatus, nil, &st); err == nil {
+			return &st, nil
+		}
+	}
+	return daemon.ReadStatus(c.State.Dir)
 }
 
 type statusRow struct {

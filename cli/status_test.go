@@ -46,6 +46,8 @@ dir = "`+dir+`"
 [lists]
 allow = "`+dir+`/allow"
 deny = "`+dir+`/deny"
+[admin]
+socket = "`+dir+`/sipprot.sock"
 `), 0o600)
 	os.WriteFile(filepath.Join(dir, "allow"), []byte("192.0.2.0/24 office\n198.51.100.9 trunk\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "deny"), []byte("# none\n203.0.113.66\n"), 0o600)

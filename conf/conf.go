@@ -146,6 +146,9 @@ type Admin struct {
 	Listen  string `toml:"listen"`
 	TLSCert string `toml:"tls_cert"`
 	TLSKey  string `toml:"tls_key"`
+	// Socket is the daemon's control API (HTTP over a Unix socket) that
+	// the CLI and the web page use.
+	Socket string `toml:"socket"`
 }
 
 // Log is the "log" section: the format and level of sipprot's own logs.

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -55,6 +56,9 @@ func (d *decoder) validate(c *Config) {
 
 	d.validateListen(c.Admin.Listen)
 	d.pair(c.Admin.TLSCert, c.Admin.TLSKey, []string{"admin", "tls_cert"}, []string{"admin", "tls_key"})
+	if !filepath.IsAbs(c.Admin.Socket) {
+		d.at([]string{"admin", "socket"}, "must be an absolute path, not %q", c.Admin.Socket)
+	}
 
 	oneOf(d, c.Log.Format, []string{"text", "json"}, "log", "format")
 	oneOf(d, c.Log.Level, []string{"debug", "info", "warn", "error"}, "log", "level")

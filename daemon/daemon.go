@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -87,7 +88,15 @@ type Daemon struct {
 	touched   atomic.Bool   // blocked sources dropped since the last save
 	saveNow   chan struct{} // a new block: save at once, a crash right after must not lose it
 	saveMu    sync.Mutex
+	// live is the config in force, for the control API's goroutines; cfg
+	// is the loop's own copy.
+	live      atomic.Pointer[conf.Config]
+	reloadReq chan chan error // config reloads asked through the control API
+	listsMu   sync.Mutex      // one list application at a time (watcher, API)
 }
+
+// config returns the config in force; safe from any goroutine.
+func (d *Daemon) config() *conf.Config { return d.live.Load() }
 
 // Run runs the daemon until ctx ends, then removes its rules and saves
 // its state. It returns an error if it cannot start.
@@ -99,7 +108,8 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	d := &Daemon{opts: opts, cfg: cfg, level: new(slog.LevelVar)}
+	d := &Daemon{opts: opts, cfg: cfg, level: new(slog.LevelVar), reloadReq: make(chan chan error)}
+	d.live.Store(cfg)
 	d.level.Set(cfg.Log.SlogLevel())
 	d.log = NewLogger(cfg.Log.Format, d.level, opts.Stderr)
 	return d.run(ctx)
@@ -124,7 +134,14 @@ func (d *Daemon) run(ctx context.Context) error {
 	// Blocks are in force before the first packet is judged.
 	saved, err := store.LoadBlocks(d.cfg.State.Dir)
 	if err != nil {
-		return err
+		// A torn or corrupt file must not keep the PBX unprotected: it is
+		// kept aside for the operator and the daemon starts without it.
+		aside, merr := store.MoveAside(filepath.Join(d.cfg.State.Dir, store.BlocksFile), time.Now())
+		if merr != nil {
+			return fmt.Errorf("%w; and it cannot be moved aside: %v", err, merr)
+		}
+		d.log.Error("saved blocks unreadable: moved aside, starting without them", "err", err, "moved_to", aside)
+		saved = nil
 	}
 	for _, b := range saved {
 		d.engine.Restore(b)
@@ -186,6 +203,8 @@ func (d *Daemon) run(ctx context.Context) error {
 	}()
 	d.watchLists(ctx)
 	defer func() { d.stopWatch() }()
+	stopControl := d.serveControl()
+	defer stopControl()
 	go func() {
 		if err := d.geo.Run(ctx); err != nil {
 			d.log.Error("geoip updates stopped", "err", err)
@@ -227,6 +246,8 @@ func (d *Daemon) loop(ctx context.Context, serveErr <-chan error) error {
 			return fmt.Errorf("queues: %w", err)
 		case <-d.opts.Reload:
 			d.reload()
+		case ch := <-d.reloadReq:
+			ch <- d.reload()
 		case <-d.saveNow:
 			if err := d.save(); err != nil {
 				d.log.Error("saving state failed", "err", err)
@@ -270,10 +291,7 @@ func (d *Daemon) consume(ctx context.Context) {
 			switch ev.Kind {
 			case policy.EventBlock:
 				d.changed.Store(true)
-				select { // a crash right after a block must not lose it
-				case d.saveNow <- struct{}{}:
-				default:
-				}
+				d.requestSave() // a crash right after a block must not lose it
 				d.log.Info("blocked", "ip", ev.Addr.String(), "reason", ev.Reason.String(), "user_agent", ev.UserAgent,
 					"country", ev.Country, "permanent", ev.Permanent, "count", ev.Count)
 			case policy.EventUnblock:
@@ -297,15 +315,27 @@ func (d *Daemon) warnGeoIP() {
 	}
 }
 
+// requestSave asks the loop to save the state now.
+func (d *Daemon) requestSave() {
+	select {
+	case d.saveNow <- struct{}{}:
+	default:
+	}
+}
+
 // applyLists publishes new lists; an address the allow list now covers
-// loses its dynamic block.
-func (d *Daemon) applyLists(allow, deny []store.Entry) {
+// loses its dynamic block. It returns those addresses.
+func (d *Daemon) applyLists(allow, deny []store.Entry) []netip.Addr {
+	d.listsMu.Lock()
+	defer d.listsMu.Unlock()
 	allowSet := store.PrefixSet(allow)
 	d.engine.SetLists(allowSet, store.PrefixSet(deny))
-	for _, a := range store.BlocksToLift(d.engine.Blocks(), allowSet, time.Now()) {
+	lifted := store.BlocksToLift(d.engine.Blocks(), allowSet, time.Now())
+	for _, a := range lifted {
 		d.engine.Unblock(a)
 		d.log.Info("allow list lifts a dynamic block", "ip", a.String())
 	}
+	return lifted
 }
 
 // watchLists reloads the list files within a second of any change, so CLI
@@ -345,18 +375,19 @@ func (d *Daemon) save() error {
 	return store.SaveBlocks(d.cfg.State.Dir, blocks, time.Now())
 }
 
-// reload applies a new config and lists on SIGHUP. A bad config or list is
-// refused as a whole and the running one kept.
-func (d *Daemon) reload() {
+// reload applies a new config and lists on SIGHUP or through the control
+// API. A bad config or list is refused as a whole and the running one
+// kept; the error says why.
+func (d *Daemon) reload() error {
 	cfg, err := conf.Load(d.opts.ConfigPath, d.opts.MustExist)
 	if err != nil {
 		d.log.Error("config reload refused, keeping the running config", "err", err)
-		return
+		return fmt.Errorf("config reload refused: %w", err)
 	}
 	allow, deny, err := readLists(cfg) // checked before anything changes
 	if err != nil {
 		d.log.Error("config reload refused, keeping the running config", "err", err)
-		return
+		return fmt.Errorf("config reload refused: %w", err)
 	}
 	if !reflect.DeepEqual(firewallPart(cfg), firewallPart(d.cfg)) {
 		fw, err := d.opts.NewFirewall(cfg)
@@ -365,7 +396,7 @@ func (d *Daemon) reload() {
 		}
 		if err != nil {
 			d.log.Error("config reload refused: rules", "err", err)
-			return
+			return fmt.Errorf("config reload refused: rules: %w", err)
 		}
 		d.fw = fw
 	}
@@ -374,9 +405,14 @@ func (d *Daemon) reload() {
 	}
 	d.engine.Reload(Compile(cfg))
 	d.applyLists(allow, deny)
+	if cfg.Admin.Socket != d.cfg.Admin.Socket {
+		d.log.Warn("admin.socket applies at the next restart")
+		cfg.Admin.Socket = d.cfg.Admin.Socket
+	}
 	if cfg.Lists != d.cfg.Lists {
 		d.stopWatch()
 		d.cfg = cfg
+		d.live.Store(cfg)
 		d.watchLists(d.watchCtx)
 	}
 	if cfg.GeoIP != d.cfg.GeoIP {
@@ -391,7 +427,9 @@ func (d *Daemon) reload() {
 	}
 	d.level.Set(cfg.Log.SlogLevel())
 	d.cfg = cfg
+	d.live.Store(cfg)
 	d.log.Info("config reloaded", "config", cfg.Source())
+	return nil
 }
 
 // firewallPart is what the rules are generated from.

@@ -3,7 +3,6 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -159,6 +158,8 @@ allow = "DIR/allow"
 deny = "DIR/deny"
 [log]
 format = "json"
+[admin]
+socket = "DIR/sipprot.sock"
 `
 
 func TestRunStopSavesAndRestores(t *testing.T) {
@@ -229,17 +230,35 @@ func TestReload(t *testing.T) {
 	}
 }
 
-func TestCorruptStateRefusesToStart(t *testing.T) {
+func TestCorruptStateIsMovedAside(t *testing.T) {
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "state"), 0o700)
-	os.WriteFile(filepath.Join(dir, "state", store.BlocksFile), []byte("{"), 0o600)
-	os.WriteFile(filepath.Join(dir, "sipprot.conf"), []byte(strings.ReplaceAll(baseConfig, "DIR", dir)), 0o600)
-	err := Run(context.Background(), Options{ConfigPath: filepath.Join(dir, "sipprot.conf"), Stderr: &syncBuffer{},
-		NewQueues: func(*conf.Config, *policy.Engine, *slog.Logger) (Queues, error) {
-			return nil, errors.New("must not get here")
-		}})
-	if err == nil || !strings.Contains(err.Error(), store.BlocksFile) {
-		t.Fatalf("err = %v", err)
+	torn := []byte(`{"version":1,"blocks":[{"ip":"198.51.100.9","reason":"fail`)
+	os.WriteFile(filepath.Join(dir, "state", store.BlocksFile), torn, 0o600)
+	os.WriteFile(filepath.Join(dir, "allow"), []byte("192.0.2.0/24 office\n"), 0o600)
+	h := start(t, dir, baseConfig)
+	h.waitLog("saved blocks unreadable: moved aside")
+	// The lists are untouched and in force; the torn file is kept intact.
+	if d := h.send("192.0.2.7", "sipcli"); d.Reason != policy.ReasonAllow {
+		t.Fatalf("allow list after a corrupt state file: %v", d)
+	}
+	if d := h.send("198.51.100.66", "sipcli"); d.Reason != policy.ReasonUserAgent {
+		t.Fatalf("rules after a corrupt state file: %v", d)
+	}
+	h.stop()
+	aside, _ := filepath.Glob(filepath.Join(dir, "state", store.BlocksFile+".corrupt-*"))
+	if len(aside) != 1 {
+		t.Fatalf("moved aside: %v", aside)
+	}
+	if got, _ := os.ReadFile(aside[0]); !bytes.Equal(got, torn) {
+		t.Fatalf("the corrupt file was changed: %q", got)
+	}
+	if allow, _ := os.ReadFile(filepath.Join(dir, "allow")); string(allow) != "192.0.2.0/24 office\n" {
+		t.Fatalf("allow list touched: %q", allow)
+	}
+	// The new state file is whole again.
+	if saved, err := store.LoadBlocks(filepath.Join(dir, "state")); err != nil || len(saved) != 1 {
+		t.Fatalf("state after the restart: %v, %v", saved, err)
 	}
 }
 

@@ -58,14 +58,19 @@ func ReadStatus(dir string) (*Status, error) {
 	return &s, nil
 }
 
-func (d *Daemon) writeStatus(running bool) {
+// status is the daemon's status now.
+func (d *Daemon) status(running bool) Status {
 	s := d.engine.Stats()
-	st := Status{PID: os.Getpid(), Running: running, Started: d.started, Updated: time.Now(), Config: d.cfg.Source(),
+	st := Status{PID: os.Getpid(), Running: running, Started: d.started, Updated: time.Now(), Config: d.config().Source(),
 		Queues: d.queues.Health(), Packets: s.Packets, Dropped: map[string]int64{}, Malformed: s.Malformed, EventsLost: s.EventsLost}
 	for r, n := range s.Dropped {
 		st.Dropped[r.String()] = int64(n)
 	}
-	data, err := json.MarshalIndent(st, "", "  ")
+	return st
+}
+
+func (d *Daemon) writeStatus(running bool) {
+	data, err := json.MarshalIndent(d.status(running), "", "  ")
 	if err == nil {
 		err = store.WriteFileAtomic(filepath.Join(d.cfg.State.Dir, StatusFile), data, 0o644)
 	}

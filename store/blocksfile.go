@@ -84,14 +84,23 @@ func LoadBlocks(dir string) ([]policy.BlockState, error) {
 	}
 	out := make([]policy.BlockState, 0, len(doc.Blocks))
 	for i, b := range doc.Blocks {
-		r, ok := policy.ParseReason(b.Reason)
-		if !ok || !b.IP.IsValid() {
-			return nil, fmt.Errorf("load blocks: %s: block %d: bad ip %q or reason %q", path, i+1, b.IP, b.Reason)
+		st, err := FromJSON(b)
+		if err != nil {
+			return nil, fmt.Errorf("load blocks: %s: block %d: %w", path, i+1, err)
 		}
-		out = append(out, policy.BlockState{Addr: b.IP, Reason: r, Active: b.Active, Permanent: b.Permanent,
-			Count: b.Count, Hits: b.Hits, First: b.First, Last: b.Last, Until: b.Until, UserAgent: b.UserAgent, Country: b.Country})
+		out = append(out, st)
 	}
 	return out, nil
+}
+
+// FromJSON converts a block back to the engine's form.
+func FromJSON(b BlockJSON) (policy.BlockState, error) {
+	r, ok := policy.ParseReason(b.Reason)
+	if !ok || !b.IP.IsValid() {
+		return policy.BlockState{}, fmt.Errorf("bad ip %q or reason %q", b.IP, b.Reason)
+	}
+	return policy.BlockState{Addr: b.IP, Reason: r, Active: b.Active, Permanent: b.Permanent,
+		Count: b.Count, Hits: b.Hits, First: b.First, Last: b.Last, Until: b.Until, UserAgent: b.UserAgent, Country: b.Country}, nil
 }
 
 // WriteFileAtomic replaces path with data: a temporary file in the same
@@ -153,4 +162,15 @@ func isDigits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// MoveAside renames a corrupt state file to NAME.corrupt-TIMESTAMP beside
+// it, so the daemon can start without it while the operator keeps it to
+// look at. It returns the new path.
+func MoveAside(path string, now time.Time) (string, error) {
+	aside := fmt.Sprintf("%s.corrupt-%s", path, now.UTC().Format("20060102T150405Z"))
+	if err := os.Rename(path, aside); err != nil {
+		return "", fmt.Errorf("move aside: %w", err)
+	}
+	return aside, nil
 }

@@ -1,0 +1,173 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/sipprot/sipprot/control"
+	"github.com/sipprot/sipprot/policy"
+	"github.com/sipprot/sipprot/store"
+)
+
+// serveControl starts the control API on the configured socket. A daemon
+// that cannot bind it still protects: the CLI falls back to the files.
+func (d *Daemon) serveControl() (stop func()) {
+	path := d.config().Admin.Socket
+	l, err := control.Listen(path)
+	if err != nil {
+		d.log.Error("control API not served: the CLI works on the files, and changes apply within a second through the file watcher", "err", err)
+		return func() {}
+	}
+	srv := &http.Server{Handler: d.controlHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	d.log.Info("control API listening", "socket", path)
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}
+}
+
+func (d *Daemon) controlHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+control.PathStatus, func(w http.ResponseWriter, _ *http.Request) {
+		control.WriteJSON(w, http.StatusOK, d.status(true))
+	})
+	mux.HandleFunc("GET "+control.PathBlocks, func(w http.ResponseWriter, _ *http.Request) {
+		control.WriteJSON(w, http.StatusOK, d.activeBlocks())
+	})
+	mux.HandleFunc("POST "+control.PathUnblock, func(w http.ResponseWriter, r *http.Request) {
+		var req control.UnblockRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			control.WriteError(w, http.StatusBadRequest, fmt.Errorf("unblock: %w", err))
+			return
+		}
+		res, err := d.Unblock(req.IPs)
+		if err != nil {
+			control.WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+		control.WriteJSON(w, http.StatusOK, res)
+	})
+	mux.HandleFunc("POST "+control.PathListsReload, func(w http.ResponseWriter, _ *http.Request) {
+		res, err := d.ReloadLists()
+		if err != nil {
+			control.WriteError(w, http.StatusUnprocessableEntity, err)
+			return
+		}
+		control.WriteJSON(w, http.StatusOK, res)
+	})
+	mux.HandleFunc("POST "+control.PathConfigReload, func(w http.ResponseWriter, r *http.Request) {
+		if err := d.ReloadConfig(r.Context()); err != nil {
+			control.WriteError(w, http.StatusUnprocessableEntity, err)
+			return
+		}
+		control.WriteJSON(w, http.StatusOK, struct{}{})
+	})
+	mux.HandleFunc("POST "+control.PathGeoIPReload, func(w http.ResponseWriter, _ *http.Request) {
+		if _, err := d.geo.Reload(); err != nil {
+			control.WriteError(w, http.StatusUnprocessableEntity, fmt.Errorf("geoip reload: %w", err))
+			return
+		}
+		control.WriteJSON(w, http.StatusOK, d.geo.Status())
+	})
+	return mux
+}
+
+// activeBlocks is the dynamic block list in force, with the User-Agent
+// and country of each block.
+func (d *Daemon) activeBlocks() []store.BlockJSON {
+	now := time.Now()
+	all := d.engine.Blocks()
+	d.mem.Annotate(all)
+	out := []store.BlockJSON{}
+	for _, b := range all {
+		if store.InForce(b, now) {
+			out = append(out, store.ToJSON(b))
+		}
+	}
+	return out
+}
+
+// Unblock lifts the dynamic blocks of ips, temporary or permanent, and
+// saves the state at once. Every address is checked before any is lifted.
+func (d *Daemon) Unblock(ips []string) ([]control.UnblockResult, error) {
+	addrs, err := parseAddrs(ips)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]control.UnblockResult, 0, len(addrs))
+	for _, a := range addrs {
+		res := control.UnblockResult{IP: a.String()}
+		if b, ok := d.engine.Blocked(a); ok {
+			bs := []policy.BlockState{b}
+			d.mem.Annotate(bs)
+			if d.engine.Unblock(a) {
+				j := store.ToJSON(bs[0])
+				res.Lifted, res.Block = true, &j
+				d.log.Info("unblocked by hand", "ip", a.String())
+			}
+		}
+		out = append(out, res)
+	}
+	d.changed.Store(true)
+	d.requestSave()
+	return out, nil
+}
+
+func parseAddrs(ips []string) ([]netip.Addr, error) {
+	if len(ips) == 0 {
+		return nil, errors.New("unblock: no address given")
+	}
+	var errs []error
+	addrs := make([]netip.Addr, 0, len(ips))
+	for _, s := range ips {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%q is not an IP address", s))
+			continue
+		}
+		addrs = append(addrs, a.Unmap())
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("unblock: %w", errors.Join(errs...))
+	}
+	return addrs, nil
+}
+
+// ReloadLists reads both list files now and puts them in force; a bad
+// file changes nothing and the error names its line.
+func (d *Daemon) ReloadLists() (control.ListsReply, error) {
+	allow, deny, err := readLists(d.config())
+	if err != nil {
+		return control.ListsReply{}, err
+	}
+	lifted := d.applyLists(allow, deny)
+	res := control.ListsReply{Allow: len(allow), Deny: len(deny), Lifted: []string{}}
+	for _, a := range lifted {
+		res.Lifted = append(res.Lifted, a.String())
+	}
+	return res, nil
+}
+
+// ReloadConfig reloads the config as SIGHUP does, on the daemon's loop,
+// and returns why it was refused, if it was.
+func (d *Daemon) ReloadConfig(ctx context.Context) error {
+	ch := make(chan error, 1)
+	select {
+	case d.reloadReq <- ch:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
