@@ -151,6 +151,7 @@ func TestLoadRejects(t *testing.T) {
 		{"admin listen empty", "[admin]\nlisten = \"\"\n", "FILE:2: admin.listen: \"\" is not host:port"},
 		{"tls_cert alone", "[admin]\ntls_cert = \"/c\"\n", "FILE:2: admin.tls_cert: is set but admin.tls_key is not; set both or neither"},
 		{"tls_key alone", "[admin]\n\ntls_key = \"/k\"\n", "FILE:3: admin.tls_key: is set but admin.tls_cert is not; set both or neither"},
+		{"socket relative", "[admin]\nsocket = \"sipprot.sock\"\n", "FILE:2: admin.socket: must be an absolute path, not \"sipprot.sock\""},
 		{"update_url ftp", "[geoip]\nupdate_url = \"ftp://geo.example.com/db\"\n", "FILE:2: geoip.update_url: \"ftp://geo.example.com/db\" is not an http or https URL"},
 		{"update_url no host", "[geoip]\nupdate_url = \"https:///db\"\n", "FILE:2: geoip.update_url: \"https:///db\" is not an http or https URL"},
 		{"account without key", "[geoip]\naccount_id = \"1\"\n", "FILE:2: geoip.account_id: is set but geoip.license_key_file is not; set both or neither"},
@@ -287,7 +288,7 @@ func TestDefaults(t *testing.T) {
 		{"state", d.State, State{Dir: "/var/lib/sipprot", RetentionDays: 90}},
 		{"notify", d.Notify, Notify{Recipients: []string{}, DailySummary: true, DailyAt: TimeOfDay{7, 0}, DailySummaryQuiet: true, PerAttack: true, PerAttackEvery: Duration{time.Hour}}},
 		{"smtp", d.SMTP, SMTP{Port: 587, Timeout: Duration{30 * time.Second}, TLS: TLSStartTLS}},
-		{"admin", d.Admin, Admin{Listen: "127.0.0.1:8465"}},
+		{"admin", d.Admin, Admin{Listen: "127.0.0.1:8465", Socket: "/run/sipprot/sipprot.sock"}},
 		{"log", d.Log, Log{Format: "text", Level: "info"}},
 	}
 	for _, c := range checks {
@@ -410,7 +411,7 @@ func TestLoadFullFile(t *testing.T) {
 			PasswordFile: "/etc/sipprot/smtp.pass", From: "sipprot@example.com",
 			Timeout: Duration{time.Minute}, TLS: TLSImplicit,
 		},
-		Admin: Admin{Listen: "[2001:db8::1]:9000", TLSCert: "/etc/sipprot/admin.crt", TLSKey: "/etc/sipprot/admin.key"},
+		Admin: Admin{Listen: "[2001:db8::1]:9000", TLSCert: "/etc/sipprot/admin.crt", TLSKey: "/etc/sipprot/admin.key", Socket: "/srv/sipprot/ctl.sock"},
 		Log:   Log{Format: "json", Level: "debug"},
 	}
 	if !same(cfg, want) {
