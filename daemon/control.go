@@ -70,11 +70,12 @@ func (d *Daemon) controlHandler() http.Handler {
 		control.WriteJSON(w, http.StatusOK, struct{}{})
 	})
 	mux.HandleFunc("POST "+control.PathGeoIPReload, func(w http.ResponseWriter, _ *http.Request) {
-		if _, err := d.geo.Reload(); err != nil {
+		g := d.geo.Load()
+		if _, err := g.Reload(); err != nil {
 			control.WriteError(w, http.StatusUnprocessableEntity, fmt.Errorf("geoip reload: %w", err))
 			return
 		}
-		control.WriteJSON(w, http.StatusOK, d.geo.Status())
+		control.WriteJSON(w, http.StatusOK, g.Status())
 	})
 	return mux
 }

@@ -77,7 +77,8 @@ type Daemon struct {
 	cfg     *conf.Config
 	engine  *policy.Engine
 	mem     *store.Memory
-	geo     *geoip.Store
+	geo     atomic.Pointer[geoip.Store] // swapped whole when [geoip] changes
+	stopGeo context.CancelFunc          // ends the current store's updates
 	queues  Queues
 	fw      Firewall
 	started time.Time
@@ -152,11 +153,7 @@ func (d *Daemon) run(ctx context.Context) error {
 	store.RemoveStaleTemp(d.cfg.State.Dir)
 	d.mem = store.NewMemory(0)
 	d.mem.Restore(saved)
-	d.geo = geoip.NewStore(geoip.ConfigFrom(d.cfg.GeoIP), geoip.WithLogger(d.log))
-	if err := d.geo.Load(); err != nil {
-		d.log.Error("geoip database not usable; every other rule still protects", "err", err)
-	}
-	d.engine.SetCountryLookup(d.geo)
+	d.useGeoIP(d.cfg)
 	d.warnGeoIP()
 	d.log.Info("state restored", "blocks", len(saved), "dir", d.cfg.State.Dir, "config", d.cfg.Source())
 
@@ -205,11 +202,7 @@ func (d *Daemon) run(ctx context.Context) error {
 	defer func() { d.stopWatch() }()
 	stopControl := d.serveControl()
 	defer stopControl()
-	go func() {
-		if err := d.geo.Run(ctx); err != nil {
-			d.log.Error("geoip updates stopped", "err", err)
-		}
-	}()
+	d.runGeoIP(ctx)
 
 	d.started = time.Now()
 	d.writeStatus(true)
@@ -306,12 +299,38 @@ func (d *Daemon) consume(ctx context.Context) {
 	}
 }
 
+// useGeoIP builds the country store of cfg, loads its database and puts
+// it in force.
+func (d *Daemon) useGeoIP(cfg *conf.Config) {
+	g := geoip.NewStore(geoip.ConfigFrom(cfg.GeoIP), geoip.WithLogger(d.log))
+	if err := g.Load(); err != nil {
+		d.log.Error("geoip database not usable; every other rule still protects", "err", err)
+	}
+	d.engine.SetCountryLookup(g)
+	d.geo.Store(g)
+}
+
+// runGeoIP runs the current store's updates until ctx ends or the store
+// is replaced.
+func (d *Daemon) runGeoIP(ctx context.Context) {
+	if d.stopGeo != nil {
+		d.stopGeo()
+	}
+	ctx, d.stopGeo = context.WithCancel(ctx)
+	g := d.geo.Load()
+	go func() {
+		if err := g.Run(ctx); err != nil && ctx.Err() == nil {
+			d.log.Error("geoip updates stopped", "err", err)
+		}
+	}()
+}
+
 // warnGeoIP says, at start and hourly, that countries are configured but
 // cannot be enforced; every other rule works meanwhile.
 func (d *Daemon) warnGeoIP() {
-	if len(d.cfg.SIP.BlockedCountries) > 0 && !d.geo.Usable() {
+	if g := d.geo.Load(); len(d.cfg.SIP.BlockedCountries) > 0 && !g.Usable() {
 		d.log.Warn("countries configured but no usable GeoIP database: not enforced until an update succeeds",
-			"countries", fmt.Sprint(d.cfg.SIP.BlockedCountries), "reason", d.geo.Warning())
+			"countries", fmt.Sprint(d.cfg.SIP.BlockedCountries), "reason", g.Warning())
 	}
 }
 
@@ -403,31 +422,36 @@ func (d *Daemon) reload() error {
 	if cfg.Queue.Number != d.cfg.Queue.Number || cfg.Queue.Count != d.cfg.Queue.Count || cfg.Queue.FailOpen != d.cfg.Queue.FailOpen {
 		d.log.Warn("queue number, count and fail_open apply at the next restart")
 	}
-	d.engine.Reload(Compile(cfg))
-	d.applyLists(allow, deny)
-	if cfg.Admin.Socket != d.cfg.Admin.Socket {
+	old := d.cfg
+	// What only a restart can change keeps its running value, so the
+	// config in force describes what the daemon does.
+	if cfg.Admin.Socket != old.Admin.Socket {
 		d.log.Warn("admin.socket applies at the next restart")
-		cfg.Admin.Socket = d.cfg.Admin.Socket
+		cfg.Admin.Socket = old.Admin.Socket
 	}
-	if cfg.Lists != d.cfg.Lists {
-		d.stopWatch()
-		d.cfg = cfg
-		d.live.Store(cfg)
-		d.watchLists(d.watchCtx)
-	}
-	if cfg.GeoIP != d.cfg.GeoIP {
-		d.log.Warn("geoip settings apply at the next restart")
-	}
-	if cfg.State.Dir != d.cfg.State.Dir {
+	if cfg.State.Dir != old.State.Dir {
 		d.log.Warn("state.dir applies at the next restart")
-		cfg.State.Dir = d.cfg.State.Dir
+		cfg.State.Dir = old.State.Dir
 	}
-	if cfg.Log.Format != d.cfg.Log.Format {
+	if cfg.Log.Format != old.Log.Format {
 		d.log.Warn("log.format applies at the next restart")
 	}
+	d.engine.Reload(Compile(cfg))
+	d.applyLists(allow, deny)
 	d.level.Set(cfg.Log.SlogLevel())
 	d.cfg = cfg
 	d.live.Store(cfg)
+	if cfg.Lists != old.Lists {
+		d.stopWatch()
+		d.watchLists(d.watchCtx)
+	}
+	if cfg.GeoIP != old.GeoIP {
+		// The new store loads its database before it replaces the old one:
+		// verdicts never see a missing lookup.
+		d.useGeoIP(cfg)
+		d.runGeoIP(d.watchCtx)
+		d.log.Info("geoip settings applied", "database", cfg.GeoIP.Database, "update_url", cfg.GeoIP.UpdateURL)
+	}
 	d.log.Info("config reloaded", "config", cfg.Source())
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sipprot/sipprot/conf"
+	"github.com/sipprot/sipprot/geoip/geoiptest"
 	"github.com/sipprot/sipprot/packet"
 	"github.com/sipprot/sipprot/policy"
 	"github.com/sipprot/sipprot/queue"
@@ -332,5 +333,27 @@ func TestSystemdNotify(t *testing.T) {
 	read(100 * time.Millisecond) // a ping already on its way
 	if seen := read(400 * time.Millisecond); seen["WATCHDOG=1"] != 0 {
 		t.Fatalf("watchdog fed by a wedged daemon: %v", seen)
+	}
+}
+
+// A reload that changes [geoip] puts the new database in force at once.
+func TestReloadGeoIP(t *testing.T) {
+	dir := t.TempDir()
+	geoiptest.Write(t, filepath.Join(dir, "kp.mmdb"), geoiptest.DB{Networks: geoiptest.Nets("198.51.100.0/24=KP", "192.0.2.0/24=FR")})
+	base := baseConfig + "[sip]\nblocked_countries = [\"KP\"]\n"
+	h := start(t, dir, base+"[geoip]\ndatabase = \"DIR/absent.mmdb\"\n")
+	defer h.stop()
+	h.waitLog("no usable GeoIP database")
+	if d := h.send("198.51.100.3", "Yealink"); d.Verdict != policy.Accept {
+		t.Fatalf("without a database: %v", d)
+	}
+	os.WriteFile(h.cfg, []byte(strings.ReplaceAll(base+"[geoip]\ndatabase = \"DIR/kp.mmdb\"\n", "DIR", dir)), 0o600)
+	h.reload <- struct{}{}
+	h.waitLog("geoip settings applied")
+	if d := h.send("198.51.100.3", "Yealink"); d.Reason != policy.ReasonCountry {
+		t.Fatalf("after the reload: %v", d)
+	}
+	if d := h.send("192.0.2.3", "Yealink"); d.Verdict != policy.Accept {
+		t.Fatalf("an allowed country after the reload: %v", d)
 	}
 }
