@@ -55,6 +55,7 @@ func newRoot() *cobra.Command {
 		newRulesCmd(opts),
 		newRunCmd(opts),
 		newGeoIPCmd(opts),
+		newReportCmd(opts),
 		newUnblockCmd(opts),
 	)
 	return root

@@ -77,7 +77,38 @@ func (d *Daemon) controlHandler() http.Handler {
 		}
 		control.WriteJSON(w, http.StatusOK, g.Status())
 	})
+	mux.HandleFunc("GET "+control.PathReport, func(w http.ResponseWriter, r *http.Request) {
+		rep, err := d.Report(r.URL.Query().Get("date"))
+		if err != nil {
+			control.WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+		control.WriteJSON(w, http.StatusOK, rep)
+	})
 	return mux
+}
+
+// Report is the attack report of a local day (YYYY-MM-DD), with what the
+// daemon has not written yet.
+func (d *Daemon) Report(date string) (store.Report, error) {
+	day, err := time.ParseInLocation(time.DateOnly, date, time.Local)
+	if err != nil {
+		return store.Report{}, fmt.Errorf("report: date %q: want YYYY-MM-DD", date)
+	}
+	if d.alog != nil {
+		if err := d.alog.FlushAll(); err != nil {
+			d.log.Error("writing the attack log failed", "err", err)
+		}
+	}
+	rep, skipped, err := store.BuildReport(d.config().State.Dir, day, time.Local)
+	if err != nil {
+		return store.Report{}, err
+	}
+	if skipped > 0 {
+		d.log.Warn("unreadable attack log lines skipped", "date", date, "lines", skipped)
+	}
+	rep.FillCountries(d.geo.Load().Country)
+	return rep, nil
 }
 
 // activeBlocks is the dynamic block list in force, with the User-Agent

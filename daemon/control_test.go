@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,6 +33,17 @@ func TestControlUnblock(t *testing.T) {
 	}
 	if len(blocks) != 1 || blocks[0].UserAgent != "friendly-scanner" || blocks[0].Reason != "user_agent" {
 		t.Fatalf("blocks = %+v", blocks)
+	}
+	// The report has the block the moment it is asked for.
+	var rep store.Report
+	if err := c.Get(ctx, control.PathReport, url.Values{"date": {time.Now().Format(time.DateOnly)}}, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Attacks != 1 || rep.AttacksByReason["user_agent"] != 1 || len(rep.TopSources) != 1 || rep.TopSources[0].UserAgent != "friendly-scanner" {
+		t.Fatalf("report = %+v", rep)
+	}
+	if err := c.Get(ctx, control.PathReport, url.Values{"date": {"yesterday"}}, &rep); err == nil || !strings.Contains(err.Error(), "want YYYY-MM-DD") {
+		t.Fatalf("bad date: %v", err)
 	}
 	// A bad address refuses the whole request.
 	var res []control.UnblockResult

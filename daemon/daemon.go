@@ -77,6 +77,7 @@ type Daemon struct {
 	cfg     *conf.Config
 	engine  *policy.Engine
 	mem     *store.Memory
+	alog    *store.AttackLog // nil when the state directory refuses it
 	geo     atomic.Pointer[geoip.Store] // swapped whole when [geoip] changes
 	stopGeo context.CancelFunc          // ends the current store's updates
 	queues  Queues
@@ -153,6 +154,15 @@ func (d *Daemon) run(ctx context.Context) error {
 	store.RemoveStaleTemp(d.cfg.State.Dir)
 	d.mem = store.NewMemory(0)
 	d.mem.Restore(saved)
+	d.alog, err = store.OpenAttackLog(d.cfg.State.Dir, d.cfg.State.RetentionDays, time.Local)
+	switch {
+	case errors.Is(err, store.ErrPrune):
+		d.log.Warn("old attack log files not removed", "err", err)
+	case err != nil:
+		// Protection does not depend on the log: run without it.
+		d.log.Error("attack log not kept: reports will miss this run", "err", err)
+		d.alog = nil
+	}
 	d.useGeoIP(d.cfg)
 	d.warnGeoIP()
 	d.log.Info("state restored", "blocks", len(saved), "dir", d.cfg.State.Dir, "config", d.cfg.Source())
@@ -166,6 +176,11 @@ func (d *Daemon) run(ctx context.Context) error {
 		wg.Wait()
 		if err := d.save(); err != nil {
 			d.log.Error("saving state failed", "err", err)
+		}
+		if d.alog != nil {
+			if err := d.alog.Close(); err != nil {
+				d.log.Error("writing the attack log failed", "err", err)
+			}
 		}
 	}()
 
@@ -228,7 +243,7 @@ func (d *Daemon) loop(ctx context.Context, serveErr <-chan error) error {
 		defer t.Stop()
 		watchdog = t.C
 	}
-	lastTouchedSave, lastGeoWarn := time.Now(), time.Now()
+	lastTouchedSave, lastGeoWarn, lastPrune := time.Now(), time.Now(), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -247,6 +262,7 @@ func (d *Daemon) loop(ctx context.Context, serveErr <-chan error) error {
 			}
 		case <-sweep.C:
 			d.engine.Sweep()
+			d.flushAttackLog()
 			if d.changed.Load() || (d.touched.Load() && time.Since(lastTouchedSave) >= saveTouched) {
 				lastTouchedSave = time.Now()
 				if err := d.save(); err != nil {
@@ -262,6 +278,14 @@ func (d *Daemon) loop(ctx context.Context, serveErr <-chan error) error {
 			}
 		case <-stats.C:
 			d.logStats()
+			if d.alog != nil && time.Now().Day() != lastPrune.Day() {
+				lastPrune = time.Now()
+				if n, err := d.alog.Prune(lastPrune); err != nil {
+					d.log.Warn("old attack log files not removed", "err", err)
+				} else if n > 0 {
+					d.log.Info("attack log files past retention removed", "files", n, "retention_days", d.cfg.State.RetentionDays)
+				}
+			}
 			if time.Since(lastGeoWarn) >= time.Hour {
 				lastGeoWarn = time.Now()
 				d.warnGeoIP()
@@ -281,6 +305,9 @@ func (d *Daemon) consume(ctx context.Context) {
 			return
 		case ev := <-d.engine.Events():
 			d.mem.Apply(ev)
+			if d.alog != nil {
+				d.alog.Record(ev)
+			}
 			switch ev.Kind {
 			case policy.EventBlock:
 				d.changed.Store(true)
@@ -331,6 +358,16 @@ func (d *Daemon) warnGeoIP() {
 	if g := d.geo.Load(); len(d.cfg.SIP.BlockedCountries) > 0 && !g.Usable() {
 		d.log.Warn("countries configured but no usable GeoIP database: not enforced until an update succeeds",
 			"countries", fmt.Sprint(d.cfg.SIP.BlockedCountries), "reason", g.Warning())
+	}
+}
+
+// flushAttackLog writes the attack log's pending lines.
+func (d *Daemon) flushAttackLog() {
+	if d.alog == nil {
+		return
+	}
+	if err := d.alog.Flush(); err != nil {
+		d.log.Error("writing the attack log failed", "err", err)
 	}
 }
 

@@ -29,6 +29,9 @@ type daemonConfig struct {
 	failClosed    bool     // [queue] fail_open = false
 	allow, deny   []string // list file lines
 	stateDir      string
+	countries     []string      // [sip] blocked_countries
+	geoipURL      string        // [geoip] update_url ("" = none)
+	geoipEvery    time.Duration // [geoip] update_every (0 = default)
 }
 
 // write writes the config file and its list files into dir and returns
@@ -43,6 +46,16 @@ func (c daemonConfig) write(t *testing.T, dir, name string) string {
 			t.Fatal(err)
 		}
 	}
+	var countries, geoip string
+	if len(c.countries) > 0 {
+		countries = fmt.Sprintf("blocked_countries = [\"%s\"]\n", strings.Join(c.countries, `", "`))
+	}
+	if c.geoipURL != "" {
+		geoip += fmt.Sprintf("update_url = %q\n", c.geoipURL)
+	}
+	if c.geoipEvery > 0 {
+		geoip += fmt.Sprintf("update_every = %q\n", c.geoipEvery.String())
+	}
 	cfg := fmt.Sprintf(`# sipprot end-to-end test config (%s)
 [sip]
 protocols = ["udp", "tcp"]
@@ -50,7 +63,7 @@ ports = ["5060"]
 failures_per_minute = %d
 block_time = %q
 block_threshold = %d
-
+%s
 [tftp]
 enabled = true
 per_minute = %d
@@ -74,12 +87,15 @@ dir = %q
 
 [geoip]
 database = %q
+%s
+[admin]
+socket = %q
 
 [log]
 format = "json"
 level = "info"
-`, name, c.failures, c.blockTime.String(), c.threshold, c.tftpPerMinute, c.tftpBurst,
-		c.queueNumber, c.queueCount, !c.failClosed, c.mode, allow, deny, c.stateDir, filepath.Join(c.stateDir, "country.mmdb"))
+`, name, c.failures, c.blockTime.String(), c.threshold, countries, c.tftpPerMinute, c.tftpBurst,
+		c.queueNumber, c.queueCount, !c.failClosed, c.mode, allow, deny, c.stateDir, filepath.Join(c.stateDir, "country.mmdb"), geoip, filepath.Join(c.stateDir, "sipprot.sock"))
 	path := filepath.Join(dir, name+".conf")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

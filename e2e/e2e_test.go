@@ -68,10 +68,13 @@ func testMode(t *testing.T, mode string) {
 	t.Run("tftp-flood", func(t *testing.T) { testTFTP(t, s) })
 	t.Run("dns-oversized-response", func(t *testing.T) { testDNS(t, s) })
 	t.Run("sighup-reload", func(t *testing.T) { testReload(t, s) })
-	checkNoStrayBlocks(t, s.d, floodIP, guessSlowIP, guessFastIP, guessTCPIP, svmapIP, svwarIP, svcrackIP, svmap6IP, guess6IP)
+	t.Run("status-and-unblock", func(t *testing.T) { testUnblock(t, s) })
+	checkNoStrayBlocks(t, s.d, unblockIP, floodIP, guessSlowIP, guessFastIP, guessTCPIP, svmapIP, svwarIP, svcrackIP, svmap6IP, guess6IP)
 
 	t.Run("stop-and-rules-remove", func(t *testing.T) { testStopAndRules(t, s, before) })
 	t.Run("kill-9-under-traffic", func(t *testing.T) { testCrash(t, s, before) })
 	t.Run("kill-9-fail-closed-restart", func(t *testing.T) { testRestartFailClosed(t, s, before) })
+	t.Run("country-blocking", func(t *testing.T) { testCountry(t, s) })
+	t.Run("restart-keeps-blocks", func(t *testing.T) { testRestartKeepsBlocks(t, s) })
 	t.Logf("%s mode: %v in all", mode, time.Since(began).Round(time.Second))
 }

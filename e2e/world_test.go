@@ -20,7 +20,8 @@ import (
 //	 |          ::53 (DNS server)
 //	 +-- war    198.51.100.67 (svwar)
 //	 +-- crack  198.51.100.68 (svcrack)
-//	 +-- guess  198.51.100.77-.83, 2001:db8:0:100::77 (sipp guessers, TFTP)
+//	 +-- guess  198.51.100.77-.87, 2001:db8:0:100::77 (sipp guessers, TFTP,
+//	 |          the operator scenarios)
 //	 +-- trunk  198.51.100.40 (allow-listed)
 //	 +-- nat    198.51.100.20, MASQUERADE for the office behind it
 //	      |
@@ -138,7 +139,7 @@ func newWorld(t *testing.T, tag string) *world {
 		{w.scan, "eth-scan", []netip.Addr{svmapIP, baseScan, deniedIP, dnsIP, svmap6IP, denied6IP, dns6IP}},
 		{w.war, "eth-war", []netip.Addr{svwarIP}},
 		{w.crack, "eth-crack", []netip.Addr{svcrackIP}},
-		{w.guess, "eth-guess", []netip.Addr{guessSlowIP, guessFastIP, guessCrashIP, tftpIP, baseGuess, guessTCPIP, guessClosedIP, floodIP, guess6IP}},
+		{w.guess, "eth-guess", []netip.Addr{guessSlowIP, guessFastIP, guessCrashIP, tftpIP, baseGuess, guessTCPIP, guessClosedIP, floodIP, unblockIP, permIP, tempIP, guess6IP}},
 		{w.trunk, "eth-trunk", []netip.Addr{trunkIP}},
 		{w.nat, "eth-nat", []netip.Addr{natIP}},
 	}

@@ -1,5 +1,7 @@
 package store
 
+import "net/netip"
+
 // Report is one day of the attack log, as `sipprot report` prints it and
 // the daily summary email sends it. Times are local: the day and its hours
 // are the operator's.
@@ -53,3 +55,20 @@ type HourReport struct {
 
 // Quiet reports whether the day saw no attack and no dropped packet.
 func (r *Report) Quiet() bool { return r.Attacks == 0 && r.Dropped == 0 }
+
+// FillCountries sets the country of the top sources that have none (those
+// only dropped, never blocked, such as deny-listed or country-blocked
+// sources) from lookup.
+func (r *Report) FillCountries(lookup func(netip.Addr) (string, bool)) {
+	for i := range r.TopSources {
+		s := &r.TopSources[i]
+		if s.Country != "" {
+			continue
+		}
+		if a, err := netip.ParseAddr(s.IP); err == nil {
+			if cc, ok := lookup(a); ok {
+				s.Country = cc
+			}
+		}
+	}
+}
