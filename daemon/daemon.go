@@ -77,7 +77,7 @@ type Daemon struct {
 	cfg     *conf.Config
 	engine  *policy.Engine
 	mem     *store.Memory
-	alog    *store.AttackLog // nil when the state directory refuses it
+	alog    *store.AttackLog            // nil when the state directory refuses it
 	geo     atomic.Pointer[geoip.Store] // swapped whole when [geoip] changes
 	stopGeo context.CancelFunc          // ends the current store's updates
 	queues  Queues
