@@ -150,7 +150,7 @@ func writeDaemonLine(w io.Writer, st *daemon.Status, now time.Time) {
 func writeEntries(w io.Writer, title string, entries []store.Entry) {
 	fmt.Fprintf(w, "\n%s list:\n", title)
 	for _, e := range entries {
-		fmt.Fprintf(w, "  %-43s %s\n", e.Prefix, e.Note)
+		fmt.Fprintf(w, "  %-43s %s\n", store.FormatPrefix(e.Prefix), e.Note)
 	}
 }
 

@@ -72,3 +72,13 @@ socket = "`+dir+`/sipprot.sock"
 		t.Fatalf("json: %v\n%s", err, out)
 	}
 }
+
+func TestStatusGolden(t *testing.T) {
+	f := checkFixture(t)
+	f.filter = stable // the block times print in local time
+	f.run("status")
+	f.run("status", "--all")
+	f.run("status", "--deny", "--json")
+	f.run("status", "--dynamic", "--json")
+	f.golden("status")
+}
