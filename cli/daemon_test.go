@@ -3,10 +3,14 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
+	"os/exec"
 	"regexp"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -156,4 +160,64 @@ func TestLiveDaemonGolden(t *testing.T) {
 	f.run("unblock", "198.51.100.67")
 	f.filter = stable
 	f.golden("live")
+}
+
+// Concurrent CLI processes edit both lists while the daemon reloads them
+// (each edit asks it to, its watcher sees every rename, and config
+// reloads run meanwhile): every edit lands in the file, the daemon ends
+// with exactly the files' lists, and no reload saw a half-written file.
+func TestListConcurrentEditsWithDaemon(t *testing.T) {
+	bin := buildCLI(t)
+	f := newListFixture(t)
+	f.write("allowlist", "# shared\n")
+	d := f.startDaemon()
+	stop := make(chan struct{})
+	reloads := make(chan int)
+	go func() { // config reloads through the API, as a web page save does
+		n := 0
+		c := control.NewClient(f.path("sipprot.sock"))
+		for {
+			select {
+			case <-stop:
+				reloads <- n
+				return
+			default:
+			}
+			if err := c.Post(context.Background(), control.PathConfigReload, nil, nil); err != nil {
+				t.Errorf("config reload: %v", err)
+			}
+			n++
+		}
+	}()
+	const procs, each = 6, 12
+	var wg sync.WaitGroup
+	for p := range procs {
+		wg.Go(func() {
+			for i := range each {
+				list, addr := "allow", fmt.Sprintf("198.51.%d.%d", p, i)
+				if p%2 == 1 {
+					list, addr = "deny", fmt.Sprintf("203.0.%d.%d", p, i)
+				}
+				out, err := exec.Command(bin, "--config", f.cfg, list, "add", addr).CombinedOutput()
+				if err != nil || !strings.Contains(string(out), "in force in the running daemon") {
+					t.Errorf("%s add %s: %v\n%s", list, addr, err, out)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	n := <-reloads
+	for p := range procs {
+		for i := range each {
+			src, want := fmt.Sprintf("198.51.%d.%d", p, i), policy.ReasonAllow
+			if p%2 == 1 {
+				src, want = fmt.Sprintf("203.0.%d.%d", p, i), policy.ReasonDeny
+			}
+			if v := d.scan(src, "friendly-scanner"); v.Reason != want {
+				t.Errorf("%s: %v, want %v", src, v, want)
+			}
+		}
+	}
+	t.Logf("%d list edits by %d processes, %d config reloads meanwhile", procs*each, procs, n)
 }
