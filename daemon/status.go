@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/sipprot/sipprot/queue"
+	"github.com/sipprot/sipprot/control"
 	"github.com/sipprot/sipprot/store"
 )
 
@@ -19,27 +19,10 @@ import (
 const StatusFile = "status.json"
 
 // statusEvery is how often the status file is rewritten.
-const statusEvery = 5 * time.Second
+const statusEvery = control.StatusEvery
 
 // Status is the content of the status file.
-type Status struct {
-	PID        int                 `json:"pid"`
-	Running    bool                `json:"running"`
-	Started    time.Time           `json:"started"`
-	Updated    time.Time           `json:"updated"`
-	Config     string              `json:"config"`
-	Queues     []queue.QueueHealth `json:"queues"`
-	Packets    uint64              `json:"packets"`
-	Dropped    map[string]int64    `json:"dropped_by_reason"`
-	Malformed  uint64              `json:"malformed"`
-	EventsLost uint64              `json:"events_lost"`
-}
-
-// Stale reports whether a status claiming to run has not been refreshed
-// for long enough that the daemon must be dead or wedged.
-func (s *Status) Stale(now time.Time) bool {
-	return s.Running && now.Sub(s.Updated) > 3*statusEvery
-}
+type Status = control.Status
 
 // ReadStatus reads the status file of the state directory; (nil, nil)
 // when the daemon never ran.
