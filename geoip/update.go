@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sipprot/sipprot/atomicfile"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -203,7 +204,7 @@ func (s *Store) update(ctx context.Context, st state) (Result, *validators, erro
 		return fail(fmt.Errorf("install: %w", err))
 	}
 	renamed = true
-	if err := syncDir(filepath.Dir(s.cfg.Database)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(s.cfg.Database)); err != nil {
 		return fail(fmt.Errorf("install: %w", err))
 	}
 	var stamp fileStamp

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sipprot/sipprot/atomicfile"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -423,16 +424,9 @@ func (l *AttackLog) appendDay(day string, data []byte) (int, error) {
 		return n, fmt.Errorf("attack log: %w", err)
 	}
 	if fi.Size() == 0 {
-		syncDir(l.dir) // a new file's name must survive a crash too
+		atomicfile.SyncDir(l.dir) // a new file's name must survive a crash too
 	}
 	return n, nil
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
 
 // Close writes everything pending, the drop counts included. Later events

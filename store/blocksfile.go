@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sipprot/sipprot/atomicfile"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -103,42 +104,9 @@ func FromJSON(b BlockJSON) (policy.BlockState, error) {
 		Count: b.Count, Hits: b.Hits, First: b.First, Last: b.Last, Until: b.Until, UserAgent: b.UserAgent, Country: b.Country}, nil
 }
 
-// WriteFileAtomic replaces path with data: a temporary file in the same
-// directory, synced, then renamed over path.
+// WriteFileAtomic replaces path with data atomically (atomicfile.Write).
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(path, data, perm)
 }
 
 // RemoveStaleTemp deletes the temporary files that a crash in the middle of
