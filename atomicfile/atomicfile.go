@@ -14,6 +14,14 @@ import (
 // synced, then renamed over path, and the directory synced so the rename
 // survives a crash.
 func Write(path string, data []byte, perm os.FileMode) error {
+	return WriteOwned(path, data, perm, -1, -1)
+}
+
+// WriteOwned is Write that also gives the file the owner uid and group
+// gid (-1 keeps the writer's), so an edit keeps root:sipprot and the
+// like. A failed chown (not root) is not an error: the writer's own
+// ownership is all a non-root user can give.
+func WriteOwned(path string, data []byte, perm os.FileMode, uid, gid int) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
@@ -26,6 +34,9 @@ func Write(path string, data []byte, perm os.FileMode) error {
 	_, err = f.Write(data)
 	if err == nil {
 		err = f.Chmod(perm)
+	}
+	if err == nil && (uid >= 0 || gid >= 0) {
+		_ = f.Chown(uid, gid)
 	}
 	if err == nil {
 		err = f.Sync()

@@ -57,6 +57,8 @@ func newRoot() *cobra.Command {
 		newGeoIPCmd(opts),
 		newReportCmd(opts),
 		newUnblockCmd(opts),
+		newAdminCmd(opts),
+		newNotifyCmd(opts),
 	)
 	return root
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/sipprot/sipprot/conf"
 	"github.com/sipprot/sipprot/control"
 	"github.com/sipprot/sipprot/daemon"
+	"github.com/sipprot/sipprot/notify"
 	"github.com/sipprot/sipprot/policy"
 	"github.com/sipprot/sipprot/store"
 	"github.com/spf13/cobra"
@@ -53,7 +54,7 @@ func newStatusCmd(opts *options) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				return writeStatusJSON(out, st, now, allowList, denyList, perm, temp, all || allow, all || deny, all || dynamic)
+				return writeStatusJSON(out, st, notifyStatus(c), now, allowList, denyList, perm, temp, all || allow, all || deny, all || dynamic)
 			}
 			writeStatusTable(out, []statusRow{{"Allow", len(allowList)}, {"Deny", len(denyList)},
 				{"Dynamic (permanent)", len(perm)}, {"Dynamic (temporary)", len(temp)}})
@@ -61,6 +62,7 @@ func newStatusCmd(opts *options) *cobra.Command {
 			if line := geoIPStatusLine(c); line != "" {
 				fmt.Fprintln(out, line)
 			}
+			fmt.Fprintln(out, notifyStatus(c).Summary())
 			if all || allow {
 				writeEntries(out, "Allow", allowList)
 			}
@@ -92,6 +94,19 @@ func daemonStatus(cmd *cobra.Command, c *conf.Config, live bool) (*daemon.Status
 		}
 	}
 	return daemon.ReadStatus(c.State.Dir)
+}
+
+// notifyStatus is the email notifications' state as the daemon last
+// saved it, with the config's reason if they are off.
+func notifyStatus(c *conf.Config) notify.Status {
+	ns, err := notify.ReadStatus(c.State.Dir)
+	if err != nil {
+		ns.LastResult = err.Error()
+	}
+	if ns.Off == "" {
+		ns.Off = notify.OffReason(c)
+	}
+	return ns
 }
 
 type statusRow struct {
@@ -170,7 +185,7 @@ func writeBlocks(w io.Writer, blocks []policy.BlockState) {
 	}
 }
 
-func writeStatusJSON(w io.Writer, st *daemon.Status, now time.Time, allow, deny []store.Entry, perm, temp []policy.BlockState, withAllow, withDeny, withDynamic bool) error {
+func writeStatusJSON(w io.Writer, st *daemon.Status, ns notify.Status, now time.Time, allow, deny []store.Entry, perm, temp []policy.BlockState, withAllow, withDeny, withDynamic bool) error {
 	type entry struct {
 		Network string `json:"network"`
 		Note    string `json:"note"`
@@ -182,6 +197,7 @@ func writeStatusJSON(w io.Writer, st *daemon.Status, now time.Time, allow, deny 
 		"dynamic_temporary": len(temp),
 		"daemon_running":    st != nil && st.Running && !st.Stale(now),
 		"daemon":            st,
+		"notify":            ns,
 	}
 	entries := func(es []store.Entry) []entry {
 		out := []entry{}

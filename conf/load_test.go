@@ -287,7 +287,7 @@ func TestDefaults(t *testing.T) {
 		{"lists", d.Lists, Lists{Allow: "/etc/sipprot/allowlist", Deny: "/etc/sipprot/denylist"}},
 		{"state", d.State, State{Dir: "/var/lib/sipprot", RetentionDays: 90}},
 		{"notify", d.Notify, Notify{Recipients: []string{}, DailySummary: true, DailyAt: TimeOfDay{7, 0}, DailySummaryQuiet: true, PerAttack: true, PerAttackEvery: Duration{time.Hour}}},
-		{"smtp", d.SMTP, SMTP{Port: 587, Timeout: Duration{30 * time.Second}, TLS: TLSStartTLS}},
+		{"smtp", d.SMTP, SMTP{Port: 0, Timeout: Duration{30 * time.Second}, TLS: TLSStartTLS}},
 		{"admin", d.Admin, Admin{Listen: "127.0.0.1:8465", Socket: "/run/sipprot/sipprot.sock"}},
 		{"log", d.Log, Log{Format: "text", Level: "info"}},
 	}

@@ -95,6 +95,13 @@ func (d *Daemon) Report(date string) (store.Report, error) {
 	if err != nil {
 		return store.Report{}, fmt.Errorf("report: date %q: want YYYY-MM-DD", date)
 	}
+	return d.dayReport(day)
+}
+
+// dayReport is the report of the local day holding day: for the control
+// API and the daily summary email.
+func (d *Daemon) dayReport(day time.Time) (store.Report, error) {
+	date := day.In(time.Local).Format(time.DateOnly)
 	if d.alog != nil {
 		if err := d.alog.FlushAll(); err != nil {
 			d.log.Error("writing the attack log failed", "err", err)

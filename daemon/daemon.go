@@ -20,6 +20,7 @@ import (
 	sd "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/sipprot/sipprot/conf"
 	"github.com/sipprot/sipprot/geoip"
+	"github.com/sipprot/sipprot/notify"
 	"github.com/sipprot/sipprot/policy"
 	"github.com/sipprot/sipprot/queue"
 	"github.com/sipprot/sipprot/store"
@@ -59,6 +60,9 @@ type Options struct {
 	NewFirewall func(c *conf.Config) (Firewall, error)
 	// Clock defaults to the system clock.
 	Clock policy.Clock
+	// RunCLI runs a sipprot command line in-process; the web page makes
+	// every change through it. Nil: no web page (tests).
+	RunCLI func(ctx context.Context, args []string, stdin io.Reader) (stdout, stderr string, err error)
 }
 
 // How often state is written: block changes within a second, the
@@ -77,7 +81,8 @@ type Daemon struct {
 	cfg     *conf.Config
 	engine  *policy.Engine
 	mem     *store.Memory
-	alog    *store.AttackLog            // nil when the state directory refuses it
+	alog    *store.AttackLog // nil when the state directory refuses it
+	mail    *notify.Notifier
 	geo     atomic.Pointer[geoip.Store] // swapped whole when [geoip] changes
 	stopGeo context.CancelFunc          // ends the current store's updates
 	queues  Queues
@@ -167,10 +172,12 @@ func (d *Daemon) run(ctx context.Context) error {
 	d.warnGeoIP()
 	d.log.Info("state restored", "blocks", len(saved), "dir", d.cfg.State.Dir, "config", d.cfg.Source())
 
+	d.mail = notify.New(d.cfg, d.cfg.State.Dir, d.dayReport, d.log)
 	evCtx, stopEvents := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); d.consume(evCtx) }()
+	wg.Go(func() { d.consume(evCtx) })
+	// Email goes out off the packet path; a hung server delays only mail.
+	wg.Go(func() { d.mail.Run(evCtx) })
 	defer func() {
 		stopEvents()
 		wg.Wait()
@@ -217,6 +224,8 @@ func (d *Daemon) run(ctx context.Context) error {
 	defer func() { d.stopWatch() }()
 	stopControl := d.serveControl()
 	defer stopControl()
+	stopAdmin := d.serveAdmin()
+	defer stopAdmin()
 	d.runGeoIP(ctx)
 
 	d.started = time.Now()
@@ -312,6 +321,7 @@ func (d *Daemon) consume(ctx context.Context) {
 			case policy.EventBlock:
 				d.changed.Store(true)
 				d.requestSave() // a crash right after a block must not lose it
+				d.mail.Block(ev)
 				d.log.Info("blocked", "ip", ev.Addr.String(), "reason", ev.Reason.String(), "user_agent", ev.UserAgent,
 					"country", ev.Country, "permanent", ev.Permanent, "count", ev.Count)
 			case policy.EventUnblock:
@@ -466,6 +476,10 @@ func (d *Daemon) reload() error {
 		d.log.Warn("admin.socket applies at the next restart")
 		cfg.Admin.Socket = old.Admin.Socket
 	}
+	if cfg.Admin.Listen != old.Admin.Listen || cfg.Admin.TLSCert != old.Admin.TLSCert || cfg.Admin.TLSKey != old.Admin.TLSKey {
+		d.log.Warn("admin.listen, tls_cert and tls_key apply at the next restart")
+		cfg.Admin.Listen, cfg.Admin.TLSCert, cfg.Admin.TLSKey = old.Admin.Listen, old.Admin.TLSCert, old.Admin.TLSKey
+	}
 	if cfg.State.Dir != old.State.Dir {
 		d.log.Warn("state.dir applies at the next restart")
 		cfg.State.Dir = old.State.Dir
@@ -475,6 +489,7 @@ func (d *Daemon) reload() error {
 	}
 	d.engine.Reload(Compile(cfg))
 	d.applyLists(allow, deny)
+	d.mail.Reload(cfg)
 	d.level.Set(cfg.Log.SlogLevel())
 	d.cfg = cfg
 	d.live.Store(cfg)

@@ -1,0 +1,492 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const testListen = "127.0.0.1:8465"
+
+// fakeCLI answers the page's commands with canned output and records
+// them, so these tests see exactly what the page runs.
+type fakeCLI struct {
+	mu    sync.Mutex
+	calls [][]string
+	out   map[string]string // first words of the command -> stdout
+}
+
+func (f *fakeCLI) run(_ context.Context, args []string, stdin io.Reader) (string, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, args)
+	line := strings.Join(args, " ")
+	best := ""
+	for k := range f.out {
+		if strings.HasPrefix(line, k) && len(k) > len(best) {
+			best = k
+		}
+	}
+	if best == "" {
+		return "", "", errors.New("fake: no answer for " + line)
+	}
+	return f.out[best], "", nil
+}
+
+func (f *fakeCLI) last() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.calls) == 0 {
+		return nil
+	}
+	return f.calls[len(f.calls)-1]
+}
+
+type fixture struct {
+	t      *testing.T
+	dir    string
+	cfg    string
+	token  string
+	cli    *fakeCLI
+	h      http.Handler
+	cookie *http.Cookie
+	csrf   string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sipprot.conf")
+	text := "# the operator's own comment\n[sip]\nblock_time = \"10m\" # kept\n\n[admin]\nsocket = \"" + filepath.Join(dir, "none.sock") + "\"\n"
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, dir: dir, cfg: cfg, cli: &fakeCLI{out: map[string]string{
+		"status":              `{"allow":1,"deny":0,"dynamic_permanent":0,"dynamic_temporary":0,"daemon_running":false,"daemon":null}`,
+		"report":              `{"date":"2026-01-01","attacks":0,"hours":[]}`,
+		"geoip status --json": `{"usable":false,"file":"/x.mmdb","problem":"no database"}`,
+		"allow list --json":   `{"list":"allow","file":"/etc/sipprot/allowlist","entries":[]}`,
+		"deny list --json":    `{"list":"deny","file":"/etc/sipprot/denylist","entries":[]}`,
+		"allow add":           "added\n",
+	}}}
+	tokenFile := filepath.Join(dir, "state", "admin.token")
+	h, err := New(Options{ConfigPath: cfg, RunCLI: f.cli.run, TokenFile: tokenFile, Listen: testListen,
+		Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.h = h
+	f.token, _, err = EnsureToken(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// do sends a request with the session cookie, if any, and Host set to
+// the listen address.
+func (f *fixture) do(method, path string, form url.Values) *httptest.ResponseRecorder {
+	f.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	r := httptest.NewRequest(method, "http://"+testListen+path, body)
+	if form != nil {
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if f.cookie != nil {
+		r.AddCookie(f.cookie)
+	}
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, r)
+	return w
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func (f *fixture) login() {
+	f.t.Helper()
+	w := f.do("POST", "/login", url.Values{"token": {f.token}})
+	if w.Code != http.StatusSeeOther {
+		f.t.Fatalf("login: %d %s", w.Code, w.Body)
+	}
+	for _, c := range w.Result().Cookies() {
+		if c.Name == sessionCookie {
+			f.cookie = c
+		}
+	}
+	if f.cookie == nil {
+		f.t.Fatal("login set no session cookie")
+	}
+	m := csrfRE.FindStringSubmatch(f.do("GET", "/allow", nil).Body.String())
+	if m == nil {
+		f.t.Fatal("no CSRF token in the page")
+	}
+	f.csrf = m[1]
+	f.cli.mu.Lock()
+	f.cli.calls = nil
+	f.cli.mu.Unlock()
+}
+
+func TestSessionCookie(t *testing.T) {
+	f := newFixture(t)
+	f.login()
+	c := f.cookie
+	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.Secure {
+		t.Errorf("cookie %+v: want HttpOnly, SameSite=Strict, Path=/, not Secure over plain HTTP", c)
+	}
+}
+
+func TestNoSession(t *testing.T) {
+	f := newFixture(t)
+	for _, path := range []string{"/", "/settings", "/allow", "/deny", "/blocks", "/notifications", "/geoip", "/allow/export.csv"} {
+		w := f.do("GET", path, nil)
+		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/login" {
+			t.Errorf("GET %s without a session: %d %q, want a redirect to /login", path, w.Code, w.Header().Get("Location"))
+		}
+	}
+	w := f.do("POST", "/allow/add", url.Values{"address": {"192.0.2.7"}})
+	if w.Code != http.StatusForbidden {
+		t.Errorf("POST without a session: %d, want 403", w.Code)
+	}
+	// A forged or expired cookie is no session either.
+	f.cookie = &http.Cookie{Name: sessionCookie, Value: "forged"}
+	if w := f.do("POST", "/allow/add", url.Values{"address": {"192.0.2.7"}, "csrf": {"x"}}); w.Code != http.StatusForbidden {
+		t.Errorf("POST with a forged cookie: %d, want 403", w.Code)
+	}
+	if n := len(f.cli.calls); n != 0 {
+		t.Errorf("commands ran without a session: %v", f.cli.calls)
+	}
+}
+
+func TestCSRF(t *testing.T) {
+	f := newFixture(t)
+	f.login()
+	for name, form := range map[string]url.Values{
+		"none":  {"address": {"192.0.2.7"}},
+		"wrong": {"address": {"192.0.2.7"}, "csrf": {f.csrf + "x"}},
+		"empty": {"address": {"192.0.2.7"}, "csrf": {""}},
+	} {
+		if w := f.do("POST", "/allow/add", form); w.Code != http.StatusForbidden {
+			t.Errorf("%s CSRF token: %d, want 403", name, w.Code)
+		}
+	}
+	if f.cli.last() != nil {
+		t.Fatalf("a command ran without the CSRF token: %v", f.cli.calls)
+	}
+	// A token in the query string is not the form's: refused too.
+	if w := f.do("POST", "/allow/add?csrf="+url.QueryEscape(f.csrf), url.Values{"address": {"192.0.2.7"}}); w.Code != http.StatusForbidden {
+		t.Errorf("CSRF token in the URL: %d, want 403", w.Code)
+	}
+	w := f.do("POST", "/allow/add", url.Values{"address": {"192.0.2.7"}, "note": {"-x front"}, "csrf": {f.csrf}})
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("with the token: %d %s", w.Code, w.Body)
+	}
+	want := "allow add --note=-x front -- 192.0.2.7"
+	if got := strings.Join(f.cli.last(), " "); got != want {
+		t.Errorf("ran %q, want %q", got, want)
+	}
+	// The next page shows the command and its output.
+	body := f.do("GET", "/allow", nil).Body.String()
+	if !strings.Contains(body, "$ sipprot allow add &#39;--note=-x front&#39; -- 192.0.2.7") || !strings.Contains(body, "added") {
+		t.Errorf("the result is not on the page:\n%s", body)
+	}
+}
+
+func TestGetChangesNothing(t *testing.T) {
+	f := newFixture(t)
+	f.login()
+	for _, path := range []string{"/allow/add", "/allow/remove", "/blocks/unblock", "/settings?sip.block_time=1m", "/logout", "/geoip/update"} {
+		f.do("GET", path, nil)
+	}
+	for _, c := range f.cli.calls {
+		if c[0] != "status" && c[0] != "report" && c[0] != "geoip" && !(len(c) > 1 && c[1] == "list") {
+			t.Errorf("a GET ran %v", c)
+		}
+		if c[0] == "geoip" && c[1] == "update" {
+			t.Errorf("a GET ran %v", c)
+		}
+	}
+	if w := f.do("GET", "/allow/add", nil); w.Code != http.StatusMethodNotAllowed {
+		t.Errorf("GET /allow/add: %d, want 405", w.Code)
+	}
+}
+
+func TestHostHeader(t *testing.T) {
+	f := newFixture(t)
+	f.login()
+	for host, want := range map[string]int{
+		testListen:              http.StatusOK,
+		"localhost:8465":        http.StatusOK,
+		"LOCALHOST:8465":        http.StatusOK,
+		"localhost:9000":        http.StatusOK, // ssh -L 9000:127.0.0.1:8465
+		"127.0.0.1:9000":        http.StatusOK,
+		"[::1]:8465":            http.StatusOK,
+		"evil.example:8465":     http.StatusMisdirectedRequest,
+		"evil.example":          http.StatusMisdirectedRequest,
+		"localhost.:8465":       http.StatusMisdirectedRequest,
+		"198.51.100.4:8465":     http.StatusMisdirectedRequest,
+		"":                      http.StatusMisdirectedRequest,
+		"127.0.0.1.nip.io:8465": http.StatusMisdirectedRequest,
+	} {
+		r := httptest.NewRequest("GET", "/allow", nil)
+		r.Host = host
+		r.AddCookie(f.cookie)
+		w := httptest.NewRecorder()
+		f.h.ServeHTTP(w, r)
+		if w.Code != want {
+			t.Errorf("Host %q: %d, want %d", host, w.Code, want)
+		}
+	}
+	// A foreign Host is refused before anything else, login included.
+	r := httptest.NewRequest("POST", "/login", strings.NewReader(url.Values{"token": {f.token}}.Encode()))
+	r.Host = "rebound.example:8465"
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, r)
+	if w.Code != http.StatusMisdirectedRequest || len(w.Result().Cookies()) > 0 {
+		t.Errorf("login through a foreign Host: %d, cookies %v", w.Code, w.Result().Cookies())
+	}
+}
+
+func TestHostCheck(t *testing.T) {
+	tests := []struct {
+		listen string
+		host   string
+		tls    bool
+		ok     bool
+	}{
+		{"127.0.0.1:8465", "127.0.0.1:8465", false, true},
+		{"127.0.0.1:8465", "localhost:8465", false, true},
+		{"127.0.0.1:8465", "localhost", false, true},
+		{"127.0.0.1:8465", "attacker.example:8465", false, false},
+		{"127.0.0.1:8465", "[fe80::1%eth0]:8465", false, false},
+		{"[::1]:8465", "[::1]:8465", false, true},
+		{"[::1]:8465", "127.0.0.1:8465", false, true},
+		{"localhost:8465", "127.0.0.1:8465", false, true},
+		{"localhost:8465", "[::1]:8465", false, true},
+		{"0.0.0.0:8465", "198.51.100.4:8465", true, true},
+		{"0.0.0.0:8465", "[2001:db8::4]:8465", true, true},
+		{"0.0.0.0:8465", "198.51.100.4:8466", true, false},
+		{"0.0.0.0:8465", "pbx.example:8465", true, false},
+		{"0.0.0.0:8465", "localhost:8465", true, true},
+		{"[::]:443", "203.0.113.5", true, true},
+		{"[::]:443", "203.0.113.5", false, false}, // plain HTTP means port 80
+		{"pbx.example:8465", "PBX.example:8465", true, true},
+		{"pbx.example:8465", "pbx.example:8466", true, false},
+		{"pbx.example:8465", "198.51.100.4:8465", true, false},
+		{"198.51.100.4:8465", "198.51.100.4:8465", true, true},
+		{"198.51.100.4:8465", "198.51.100.5:8465", true, false},
+		{"198.51.100.4:8465", "localhost:8465", true, false},
+	}
+	for _, tt := range tests {
+		h, err := newHostCheck(tt.listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := h.ok(tt.host, tt.tls); got != tt.ok {
+			t.Errorf("listen %s, Host %q (tls %v): %v, want %v", tt.listen, tt.host, tt.tls, got, tt.ok)
+		}
+	}
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	f := newFixture(t)
+	for _, path := range []string{"/login", "/", "/assets/style.css"} {
+		w := f.do("GET", path, nil)
+		h := w.Header()
+		if !strings.Contains(h.Get("Content-Security-Policy"), "default-src 'self'") || h.Get("X-Frame-Options") != "DENY" ||
+			h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s: headers %v", path, h)
+		}
+	}
+}
+
+func TestLogin(t *testing.T) {
+	failDelay = 0
+	t.Cleanup(func() { failDelay = 300 * time.Millisecond })
+	f := newFixture(t)
+	w := f.do("POST", "/login", url.Values{"token": {"wrong"}})
+	if w.Code != http.StatusUnauthorized || len(w.Result().Cookies()) > 0 {
+		t.Fatalf("wrong secret: %d, cookies %v", w.Code, w.Result().Cookies())
+	}
+	for range maxFailures {
+		f.do("POST", "/login", url.Values{"token": {"wrong"}})
+	}
+	// Past the limit even the right secret waits for the window to move.
+	if w := f.do("POST", "/login", url.Values{"token": {f.token}}); w.Code != http.StatusTooManyRequests {
+		t.Errorf("after %d failures: %d, want 429", maxFailures+1, w.Code)
+	}
+}
+
+func TestLogout(t *testing.T) {
+	f := newFixture(t)
+	f.login()
+	if w := f.do("POST", "/logout", url.Values{"csrf": {f.csrf}}); w.Code != http.StatusSeeOther {
+		t.Fatalf("logout: %d", w.Code)
+	}
+	if w := f.do("GET", "/", nil); w.Code != http.StatusSeeOther {
+		t.Errorf("after logout the old cookie still opens the page: %d", w.Code)
+	}
+}
+
+func TestAttackerTextEscaped(t *testing.T) {
+	f := newFixture(t)
+	f.cli.out["allow list --json"] = `{"list":"allow","file":"/a","entries":[{"network":"192.0.2.7/32","note":"<script>alert(1)</script>"}]}`
+	f.cli.out["status --dynamic --json"] = `{"dynamic_list":[{"ip":"198.51.100.66","reason":"user_agent","active":true,"permanent":false,"count":1,"hits":1,` +
+		`"first":"2026-01-01T00:00:00Z","last":"2026-01-01T00:00:00Z","until":"2099-01-01T00:00:00Z","user_agent":"<script>alert(2)</script>\"><img src=x onerror=alert(3)>","country":"<b>"}]}`
+	f.login()
+	for path, want := range map[string]string{
+		"/allow":  "&lt;script&gt;alert(1)&lt;/script&gt;",
+		"/blocks": "&lt;script&gt;alert(2)&lt;/script&gt;&#34;&gt;&lt;img src=x onerror=alert(3)&gt;",
+	} {
+		body := f.do("GET", path, nil).Body.String()
+		if !strings.Contains(body, want) {
+			t.Errorf("%s: %q not found escaped:\n%s", path, want, body)
+		}
+		for _, bad := range []string{"<script>alert", "<img src=x", "<b>"} {
+			if strings.Contains(body, bad) {
+				t.Errorf("%s: %q reached the page unescaped", path, bad)
+			}
+		}
+	}
+}
+
+func TestSettingsRefused(t *testing.T) {
+	f := newFixture(t)
+	f.login()
+	before, _ := os.ReadFile(f.cfg)
+	form := f.settingsForm()
+	form.Set("sip.block_threshold", "99")
+	form.Set("sip.block_time", "5m")
+	w := f.do("POST", "/settings", form)
+	if w.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("bad value: %d", w.Code)
+	}
+	body := w.Body.String()
+	i := strings.Index(body, `id="field-sip.block_threshold"`)
+	j := strings.Index(body, `id="field-sip.blocked_user_agents"`)
+	if i < 0 || j < i || !strings.Contains(body[i:j], "sip.block_threshold: must be between 1 and 20, got 99") {
+		t.Errorf("the error is not beside its field:\n%s", body)
+	}
+	if !strings.Contains(body[i:j], `class="field-error"`) {
+		t.Errorf("no field error beside sip.block_threshold")
+	}
+	// The values stay as typed so the operator can fix them.
+	if !strings.Contains(body, `name="sip.block_time" value="5m"`) {
+		t.Errorf("the typed value was lost")
+	}
+	after, _ := os.ReadFile(f.cfg)
+	if string(after) != string(before) {
+		t.Errorf("a refused save changed the file:\n%s", after)
+	}
+
+	form.Set("sip.block_threshold", "not a number")
+	if w := f.do("POST", "/settings", form); w.Code != http.StatusUnprocessableEntity || !strings.Contains(w.Body.String(), "is not a whole number") {
+		t.Errorf("a non-number: %d", w.Code)
+	}
+}
+
+func TestSettingsSaved(t *testing.T) {
+	f := newFixture(t)
+	f.login()
+	form := f.settingsForm()
+	form.Set("sip.block_time", "5m")
+	form.Set("notify.recipients", "noc@example.com\n\n ops@example.com \n")
+	form.Del("dns.enabled") // unticked
+	w := f.do("POST", "/settings", form)
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("save: %d %s", w.Code, w.Body)
+	}
+	got, _ := os.ReadFile(f.cfg)
+	for _, want := range []string{"# the operator's own comment", `block_time = "5m" # kept`,
+		`recipients = ["noc@example.com", "ops@example.com"]`, "enabled = false"} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("the file lacks %q:\n%s", want, got)
+		}
+	}
+	// Only the changed keys were written: the rest keep their defaults.
+	if strings.Contains(string(got), "block_threshold") {
+		t.Errorf("an unchanged key was written:\n%s", got)
+	}
+	body := f.do("GET", "/settings", nil).Body.String()
+	if !strings.Contains(body, "saved sip.block_time, dns.enabled, notify.recipients") {
+		t.Errorf("no result on the page:\n%s", body)
+	}
+}
+
+// settingsForm is the settings page's form as a browser would send it.
+func (f *fixture) settingsForm() url.Values {
+	f.t.Helper()
+	body := f.do("GET", "/settings", nil).Body.String()
+	form := url.Values{"csrf": {f.csrf}}
+	for _, m := range regexp.MustCompile(`<input type="(?:text|number)" id="[^"]+" name="([^"]+)" value="([^"]*)"`).FindAllStringSubmatch(body, -1) {
+		form.Set(m[1], htmlUnescape(m[2]))
+	}
+	for _, m := range regexp.MustCompile(`<input type="checkbox" id="[^"]+" name="([^"]+)" value="on" checked>`).FindAllStringSubmatch(body, -1) {
+		form.Set(m[1], "on")
+	}
+	for _, m := range regexp.MustCompile(`(?s)<textarea id="[^"]+" name="([^"]+)"[^>]*>(.*?)</textarea>`).FindAllStringSubmatch(body, -1) {
+		form.Set(m[1], htmlUnescape(m[2]))
+	}
+	for _, m := range regexp.MustCompile(`(?s)<select id="[^"]+" name="([^"]+)">.*?<option selected>([^<]*)</option>`).FindAllStringSubmatch(body, -1) {
+		form.Set(m[1], m[2])
+	}
+	if form.Get("sip.block_time") != "10m" || form.Get("dns.enabled") != "on" || form.Get("log.level") != "info" {
+		f.t.Fatalf("the settings form does not read back: %v", form)
+	}
+	return form
+}
+
+func htmlUnescape(s string) string {
+	return strings.NewReplacer("&#34;", `"`, "&#39;", "'", "&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
+}
+
+func TestDefaultsDocumented(t *testing.T) {
+	for _, sv := range fields(confDefaults(), allKeys) {
+		for _, f := range sv.Fields {
+			if f.Help == "" || f.Default == "" {
+				t.Errorf("%s: no meaning or default from the embedded defaults (%+v)", f.Name, f)
+			}
+		}
+	}
+	if d := defaultsDoc["sip.blocked_user_agents"].Default; !strings.HasPrefix(d, `["friendly-scanner",`) || !strings.HasSuffix(d, `"smap"]`) {
+		t.Errorf("multi-line default read as %q", d)
+	}
+	if h := defaultsDoc["sip.failures_per_minute"].Help; !strings.Contains(h, "Unauthorized attempts") || !strings.Contains(h, "(1-1000)") {
+		t.Errorf("two-line help read as %q", h)
+	}
+}
+
+func TestConfirmBeforeRemove(t *testing.T) {
+	f := newFixture(t)
+	f.cli.out["allow remove"] = "removed\n"
+	f.login()
+	w := f.do("POST", "/allow/remove", url.Values{"csrf": {f.csrf}, "all": {"1"}})
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "Remove every entry") {
+		t.Fatalf("no confirmation: %d", w.Code)
+	}
+	if c := f.cli.last(); c != nil && c[1] == "remove" {
+		t.Fatalf("removed before the confirmation: %v", c)
+	}
+	f.do("POST", "/allow/remove", url.Values{"csrf": {f.csrf}, "all": {"1"}, "confirm": {"yes"}})
+	if got := strings.Join(f.cli.last(), " "); got != "allow remove --all --yes" {
+		t.Errorf("ran %q", got)
+	}
+	f.do("POST", "/allow/remove", url.Values{"csrf": {f.csrf}, "sel": {"192.0.2.7/32", "-rf"}, "confirm": {"yes"}})
+	if got := strings.Join(f.cli.last(), " "); got != "allow remove --yes -- 192.0.2.7/32 -rf" {
+		t.Errorf("ran %q", got)
+	}
+}
