@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sipprot/sipprot/conf"
+	"github.com/sipprot/sipprot/control"
 	"github.com/sipprot/sipprot/geoip"
 	"github.com/spf13/cobra"
 )
@@ -32,7 +34,7 @@ func newGeoIPUpdateCmd(opts *options) *cobra.Command {
 		Short: "Download the country database from geoip.update_url now",
 		Long: `Download the country database from geoip.update_url and, if it opens,
 holds country data and is not older than the one in use, write it over
-geoip.database. A running daemon loads the new file within a minute.
+geoip.database. A running daemon is told to load it at once.
 Nothing is downloaded when the server says the database has not changed
 (ETag / If-Modified-Since). On failure the database file stays as it was.`,
 		Args: cobra.NoArgs,
@@ -66,8 +68,18 @@ Nothing is downloaded when the server says the database has not changed
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintln(out, res)
-			if res.Outcome == geoip.Updated {
-				fmt.Fprintf(out, "written to %s; a running daemon loads it within a minute\n", cfg.GeoIP.Database)
+			if res.Outcome != geoip.Updated {
+				return nil
+			}
+			fmt.Fprintf(out, "written to %s\n", cfg.GeoIP.Database)
+			err = daemonClient(cfg).Post(cmdContext(cmd), control.PathGeoIPReload, nil, nil)
+			switch {
+			case err == nil:
+				fmt.Fprintln(out, "in force in the running daemon")
+			case errors.Is(err, control.ErrNoDaemon):
+				notRunning(out, cfg, "the daemon loads it when it starts")
+			default:
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: the daemon did not load it: %v; it checks the file within a minute\n", err)
 			}
 			return nil
 		},

@@ -23,8 +23,10 @@ var geoFeb = time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 // and downloads from url.
 func geoipConfig(t *testing.T, url, extra string) (cfgPath, dbPath string) {
 	t.Helper()
-	dbPath = filepath.Join(t.TempDir(), "country.mmdb")
-	cfgPath = writeFile(t, fmt.Sprintf("[sip]\n%s\n[geoip]\ndatabase = %q\nupdate_url = %q\n", extra, dbPath, url))
+	dir := t.TempDir()
+	dbPath = filepath.Join(dir, "country.mmdb")
+	cfgPath = writeFile(t, fmt.Sprintf("[sip]\n%s\n[geoip]\ndatabase = %q\nupdate_url = %q\n[admin]\nsocket = %q\n",
+		extra, dbPath, url, filepath.Join(dir, "sipprot.sock")))
 	return cfgPath, dbPath
 }
 
@@ -46,7 +48,8 @@ func TestGeoIPUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := fmt.Sprintf("updated: GeoLite2-Country built 2026-02-01 (no database before), %s from %s/country.mmdb\n"+
-		"written to %s; a running daemon loads it within a minute\n", sizeString(int64(len(db))), srv.URL, path)
+		"written to %s\nsipprot is not running (no daemon on %s): the daemon loads it when it starts\n",
+		sizeString(int64(len(db))), srv.URL, path, filepath.Join(filepath.Dir(path), "sipprot.sock"))
 	if out != want {
 		t.Errorf("first update printed\n%s\nwant\n%s", out, want)
 	}
