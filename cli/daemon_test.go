@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/sipprot/sipprot/packet"
 	"github.com/sipprot/sipprot/policy"
 	"github.com/sipprot/sipprot/queue"
+	"github.com/sipprot/sipprot/store"
 )
 
 // liveDaemon is the real daemon run in the test process, with queues and
@@ -102,14 +104,16 @@ func (d *liveDaemon) scan(src, ua string) policy.Decision {
 }
 
 // waitBlocks waits until the daemon's block list (as the CLI sees it)
-// has n entries: the block events reach the store asynchronously.
+// has n entries with their User-Agents: the engine holds the block at
+// once, the User-Agent arrives with the block event a moment later.
 func (d *liveDaemon) waitBlocks(f *listFixture, n int) {
 	d.t.Helper()
 	c := control.NewClient(f.path("sipprot.sock"))
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		var got []any
-		if err := c.Get(context.Background(), control.PathBlocks, nil, &got); err == nil && len(got) == n {
+		var got []store.BlockJSON
+		if err := c.Get(context.Background(), control.PathBlocks, nil, &got); err == nil && len(got) == n &&
+			!slices.ContainsFunc(got, func(b store.BlockJSON) bool { return b.UserAgent == "" }) {
 			return
 		}
 		if time.Now().After(deadline) {
