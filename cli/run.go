@@ -57,7 +57,8 @@ reuses them.`,
 					// The page's commands use the daemon's config file; an
 					// absent default file means the defaults, as for the daemon.
 					if opts.configGiven(cmd) {
-						args = append(args, "--config", opts.configPath)
+						// First: the page ends its commands with "-- ARGS".
+						args = append([]string{"--config", opts.configPath}, args...)
 					}
 					return RunArgs(ctx, args, stdin)
 				},

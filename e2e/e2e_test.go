@@ -69,7 +69,8 @@ func testMode(t *testing.T, mode string) {
 	t.Run("dns-oversized-response", func(t *testing.T) { testDNS(t, s) })
 	t.Run("sighup-reload", func(t *testing.T) { testReload(t, s) })
 	t.Run("status-and-unblock", func(t *testing.T) { testUnblock(t, s) })
-	checkNoStrayBlocks(t, s.d, unblockIP, floodIP, guessSlowIP, guessFastIP, guessTCPIP, svmapIP, svwarIP, svcrackIP, svmap6IP, guess6IP)
+	t.Run("web-page-unblock", func(t *testing.T) { testWebUnblock(t, s) })
+	checkNoStrayBlocks(t, s.d, unblockIP, webIP, floodIP, guessSlowIP, guessFastIP, guessTCPIP, svmapIP, svwarIP, svcrackIP, svmap6IP, guess6IP)
 
 	t.Run("stop-and-rules-remove", func(t *testing.T) { testStopAndRules(t, s, before) })
 	t.Run("kill-9-under-traffic", func(t *testing.T) { testCrash(t, s, before) })

@@ -139,7 +139,7 @@ func newWorld(t *testing.T, tag string) *world {
 		{w.scan, "eth-scan", []netip.Addr{svmapIP, baseScan, deniedIP, dnsIP, svmap6IP, denied6IP, dns6IP}},
 		{w.war, "eth-war", []netip.Addr{svwarIP}},
 		{w.crack, "eth-crack", []netip.Addr{svcrackIP}},
-		{w.guess, "eth-guess", []netip.Addr{guessSlowIP, guessFastIP, guessCrashIP, tftpIP, baseGuess, guessTCPIP, guessClosedIP, floodIP, unblockIP, permIP, tempIP, guess6IP}},
+		{w.guess, "eth-guess", []netip.Addr{guessSlowIP, guessFastIP, guessCrashIP, tftpIP, baseGuess, guessTCPIP, guessClosedIP, floodIP, unblockIP, permIP, tempIP, webIP, guess6IP}},
 		{w.trunk, "eth-trunk", []netip.Addr{trunkIP}},
 		{w.nat, "eth-nat", []netip.Addr{natIP}},
 	}
