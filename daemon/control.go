@@ -182,11 +182,10 @@ func parseAddrs(ips []string) ([]netip.Addr, error) {
 // ReloadLists reads both list files now and puts them in force; a bad
 // file changes nothing and the error names its line.
 func (d *Daemon) ReloadLists() (control.ListsReply, error) {
-	allow, deny, err := readLists(d.config())
+	allow, deny, lifted, err := d.refreshLists(d.config())
 	if err != nil {
 		return control.ListsReply{}, err
 	}
-	lifted := d.applyLists(allow, deny)
 	res := control.ListsReply{Allow: len(allow), Deny: len(deny), Lifted: []string{}}
 	for _, a := range lifted {
 		res.Lifted = append(res.Lifted, a.String())

@@ -389,11 +389,24 @@ func (d *Daemon) requestSave() {
 	}
 }
 
-// applyLists publishes new lists; an address the allow list now covers
-// loses its dynamic block. It returns those addresses.
-func (d *Daemon) applyLists(allow, deny []store.Entry) []netip.Addr {
+// refreshLists reads c's list files and puts them in force. The read is
+// under the lock too: of two concurrent refreshes (the watcher, a CLI
+// edit, a config reload), the one applied last has read the files last,
+// so the lists in force are never older than the files.
+func (d *Daemon) refreshLists(c *conf.Config) (allow, deny []store.Entry, lifted []netip.Addr, err error) {
 	d.listsMu.Lock()
 	defer d.listsMu.Unlock()
+	allow, deny, err = readLists(c)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return allow, deny, d.applyLists(allow, deny), nil
+}
+
+// applyLists publishes new lists; an address the allow list now covers
+// loses its dynamic block. It returns those addresses. Callers other than
+// the start hold listsMu.
+func (d *Daemon) applyLists(allow, deny []store.Entry) []netip.Addr {
 	allowSet := store.PrefixSet(allow)
 	d.engine.SetLists(allowSet, store.PrefixSet(deny))
 	lifted := store.BlocksToLift(d.engine.Blocks(), allowSet, time.Now())
@@ -421,8 +434,14 @@ func (d *Daemon) watchLists(parent context.Context) {
 		}
 	}
 	go func() {
-		err := store.WatchLists(ctx, allowPath, denyPath, func(allow, deny []store.Entry) {
-			d.applyLists(allow, deny)
+		err := store.WatchLists(ctx, allowPath, denyPath, func([]store.Entry, []store.Entry) {
+			// Read again under the lock rather than apply what the
+			// watcher read: a CLI edit may have applied newer files since.
+			allow, deny, _, err := d.refreshLists(d.config())
+			if err != nil {
+				log.Error("lists not reloaded, keeping the lists in force", "err", err)
+				return
+			}
 			log.Info("lists reloaded", "allow", len(allow), "deny", len(deny))
 		}, func(f string, a ...any) { log.Error(fmt.Sprintf(f, a...)) })
 		if err != nil {
@@ -450,8 +469,7 @@ func (d *Daemon) reload() error {
 		d.log.Error("config reload refused, keeping the running config", "err", err)
 		return fmt.Errorf("config reload refused: %w", err)
 	}
-	allow, deny, err := readLists(cfg) // checked before anything changes
-	if err != nil {
+	if _, _, err := readLists(cfg); err != nil { // checked before anything changes
 		d.log.Error("config reload refused, keeping the running config", "err", err)
 		return fmt.Errorf("config reload refused: %w", err)
 	}
@@ -488,7 +506,9 @@ func (d *Daemon) reload() error {
 		d.log.Warn("log.format applies at the next restart")
 	}
 	d.engine.Reload(Compile(cfg))
-	d.applyLists(allow, deny)
+	if _, _, _, err := d.refreshLists(cfg); err != nil {
+		d.log.Error("lists not reloaded, keeping the lists in force", "err", err)
+	}
 	d.mail.Reload(cfg)
 	d.level.Set(cfg.Log.SlogLevel())
 	d.cfg = cfg
