@@ -3,13 +3,11 @@ package admin_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,12 +23,8 @@ import (
 
 	"github.com/sipprot/sipprot/admin"
 	"github.com/sipprot/sipprot/cli"
-	"github.com/sipprot/sipprot/conf"
-	"github.com/sipprot/sipprot/control"
-	"github.com/sipprot/sipprot/daemon"
-	"github.com/sipprot/sipprot/packet"
+	"github.com/sipprot/sipprot/daemon/daemontest"
 	"github.com/sipprot/sipprot/policy"
-	"github.com/sipprot/sipprot/queue"
 )
 
 // The browser test drives the page in a real headless Chromium, against
@@ -57,22 +51,9 @@ type world struct {
 	dir    string
 	cfg    string
 	engine *policy.Engine
+	daemon *daemontest.Daemon
 	url    string
 }
-
-type idleQueues struct{}
-
-func (idleQueues) Open() error                     { return nil }
-func (idleQueues) Serve(ctx context.Context) error { <-ctx.Done(); return nil }
-func (idleQueues) Alive() bool                     { return true }
-func (idleQueues) Health() []queue.QueueHealth {
-	return []queue.QueueHealth{{Number: 0, Healthy: true, Running: true}}
-}
-
-type idleFirewall struct{}
-
-func (idleFirewall) Install() error { return nil }
-func (idleFirewall) Remove() error  { return nil }
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
@@ -91,41 +72,8 @@ func newWorld(t *testing.T) *world {
 func (w *world) path(name string) string { return filepath.Join(w.dir, name) }
 
 func (w *world) startDaemon() {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	engines := make(chan *policy.Engine, 1)
-	go func() {
-		done <- daemon.Run(ctx, daemon.Options{ConfigPath: w.cfg, MustExist: true, Stderr: io.Discard,
-			NewQueues: func(_ *conf.Config, e *policy.Engine, _ *slog.Logger) (daemon.Queues, error) {
-				engines <- e
-				return idleQueues{}, nil
-			},
-			NewFirewall: func(*conf.Config) (daemon.Firewall, error) { return idleFirewall{}, nil },
-		})
-	}()
-	select {
-	case w.engine = <-engines:
-	case err := <-done:
-		w.t.Fatalf("daemon: %v", err)
-	}
-	w.t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			w.t.Errorf("daemon: %v", err)
-		}
-	})
-	c := control.NewClient(w.path("sipprot.sock"))
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := c.Get(context.Background(), control.PathStatus, nil, nil)
-		if err == nil {
-			return
-		}
-		if !errors.Is(err, control.ErrNoDaemon) || time.Now().After(deadline) {
-			w.t.Fatalf("daemon's socket: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	w.daemon = daemontest.Start(w.t, w.cfg)
+	w.engine = w.daemon.Engine
 }
 
 // startPage serves the page on 127.0.0.1 as the daemon would, the CLI
@@ -176,30 +124,11 @@ func (w *world) listed(kind string) []string {
 }
 
 // scan sends the daemon's engine one OPTIONS from src with User-Agent ua.
-func (w *world) scan(src, ua string) policy.Decision {
-	p := &packet.Parsed{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr("203.0.113.10"), SrcPort: 5060, DstPort: 5060,
-		Proto: packet.UDP, Payload: []byte("OPTIONS sip:203.0.113.10 SIP/2.0\r\nVia: SIP/2.0/UDP " + src + ";branch=z9hG4bK1\r\n" +
-			"From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nUser-Agent: " + ua + "\r\nContent-Length: 0\r\n\r\n")}
-	return w.engine.Decide(p)
-}
+func (w *world) scan(src, ua string) policy.Decision { return w.daemon.Scan(src, ua) }
 
-// waitBlocks waits until the daemon has n dynamic blocks: block events
-// reach its store asynchronously.
-func (w *world) waitBlocks(n int) {
-	w.t.Helper()
-	c := control.NewClient(w.path("sipprot.sock"))
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var got []any
-		if err := c.Get(context.Background(), control.PathBlocks, nil, &got); err == nil && len(got) == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			w.t.Fatalf("the daemon never had %d blocks", n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// waitBlocks waits until the daemon has n dynamic blocks with their
+// User-Agents.
+func (w *world) waitBlocks(n int) { w.t.Helper(); w.daemon.WaitBlocks(n) }
 
 // browser is one headless Chromium tab on the page.
 type browser struct {
