@@ -33,8 +33,8 @@ func (s *server) renderNotify(w http.ResponseWriter, r *http.Request, se *sessio
 }
 
 func (s *server) notifyAdd(w http.ResponseWriter, r *http.Request, se *session) {
-	res := s.change(r, se, nil, "notify", "add", "--", strings.TrimSpace(r.PostFormValue("address")))
-	s.applyConfig(r, se, res)
+	// The command has the daemon reload the config, as from a shell.
+	s.change(r, se, nil, "notify", "add", "--", strings.TrimSpace(r.PostFormValue("address")))
 	redirect(w, r, "/notifications")
 }
 
@@ -55,8 +55,7 @@ func (s *server) notifyRemove(w http.ResponseWriter, r *http.Request, se *sessio
 		s.render(w, http.StatusOK, "confirm", s.page(se, "Confirm", "notify", c))
 		return
 	}
-	res := s.change(r, se, nil, append([]string{"notify", "remove", "--yes", "--"}, sel...)...)
-	s.applyConfig(r, se, res)
+	s.change(r, se, nil, append([]string{"notify", "remove", "--yes", "--"}, sel...)...)
 	redirect(w, r, "/notifications")
 }
 

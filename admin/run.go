@@ -107,22 +107,6 @@ func (s *server) reloadConfig(ctx context.Context) (string, error) {
 	return "", fmt.Errorf("the file is changed but the daemon refused it: %w", err)
 }
 
-// applyConfig follows a command that edited the config file: the page
-// asks the daemon to apply it now, as a settings save does, and adds
-// the answer to the command's result.
-func (s *server) applyConfig(r *http.Request, se *session, res result) {
-	if res.err != nil {
-		return
-	}
-	f := res.flash()
-	msg, err := s.reloadConfig(r.Context())
-	if err != nil {
-		f.OK, msg = false, err.Error()
-	}
-	f.Text += "\nthe page asked the daemon to reload the config: " + msg
-	s.sessions.setFlash(se, f)
-}
-
 // loadConfigFile reads the config file as the CLI does; a missing file
 // is the defaults.
 func (s *server) loadConfigFile() (*conf.Config, error) {
