@@ -104,11 +104,17 @@ func quoteArgs(args []string) []string {
 // as $DIR, to testdata/lists/NAME.golden (rewritten with -update).
 func (f *listFixture) golden(name string) {
 	f.t.Helper()
+	f.goldenIn("lists", name)
+}
+
+// goldenIn is golden with the goldens of testdata/DIR.
+func (f *listFixture) goldenIn(dir, name string) {
+	f.t.Helper()
 	got := strings.ReplaceAll(f.out.String(), f.dir, "$DIR")
 	if f.filter != nil {
 		got = f.filter(got)
 	}
-	path := filepath.Join("testdata", "lists", name+".golden")
+	path := filepath.Join("testdata", dir, name+".golden")
 	if *update {
 		os.MkdirAll(filepath.Dir(path), 0o755)
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {

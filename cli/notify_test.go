@@ -3,8 +3,6 @@ package cli
 import (
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,24 +18,10 @@ import (
 // (rewritten with -update).
 func notifyGolden(f *listFixture, name, port string) {
 	f.t.Helper()
-	got := strings.ReplaceAll(f.out.String(), f.dir, "$DIR")
 	if port != "" {
-		got = strings.ReplaceAll(got, port, "$PORT")
+		f.filter = func(s string) string { return strings.ReplaceAll(s, port, "$PORT") }
 	}
-	path := filepath.Join("testdata", "notify", name+".golden")
-	if *update {
-		os.MkdirAll(filepath.Dir(path), 0o755)
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			f.t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		f.t.Fatalf("%v (run go test ./cli -run %s -update)", err, f.t.Name())
-	}
-	if got != string(want) {
-		f.t.Errorf("output differs from %s:\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	f.goldenIn("notify", name)
 }
 
 const notifyConf = `# Our PBX.

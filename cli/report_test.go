@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -34,7 +33,7 @@ func pinReportClock(t *testing.T, now time.Time) {
 // testdata/report/NAME.golden, through the lists' golden helper.
 func reportGolden(f *listFixture, name string) {
 	f.t.Helper()
-	f.golden(filepath.Join("..", "report", name))
+	f.goldenIn("report", name)
 }
 
 // attackLog opens the fixture's attack log the way the daemon does; its
