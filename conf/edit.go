@@ -225,43 +225,21 @@ type statement struct {
 func statements(text string) []statement {
 	sc := &lineScanner{s: text, line: 1, ix: lineIndex{}, onLine: map[int][]string{}}
 	var out []statement
-	var table []string
-	for !sc.eof() {
-		start := sc.i
-		sc.skipBlank(true)
-		if sc.eof() {
-			break
-		}
-		if sc.at('[') {
-			sc.i++
-			if sc.at('[') {
-				sc.i++
-			}
-			table = sc.key()
-			sc.skipLine()
-			out = append(out, statement{header: true, table: table, lineEnd: sc.i})
-		} else {
-			k := sc.key()
-			sc.skipBlank(false)
-			if len(k) > 0 && sc.at('=') {
-				sc.i++
-				sc.skipBlank(false)
-				st := statement{table: table, key: k, valStart: sc.i}
-				sc.value(nil)
-				st.valEnd = sc.i
-				for st.valEnd > st.valStart && strings.ContainsRune(" \t\r", rune(text[st.valEnd-1])) {
-					st.valEnd--
-				}
-				sc.skipLine()
-				st.lineEnd = sc.i
-				out = append(out, st)
-			}
+	sc.walk(func(table []string) {
+		sc.skipLine()
+		out = append(out, statement{header: true, table: table, lineEnd: sc.i})
+	}, func(table, k []string) {
+		sc.skipBlank(false)
+		st := statement{table: table, key: k, valStart: sc.i}
+		sc.value(nil)
+		st.valEnd = sc.i
+		for st.valEnd > st.valStart && strings.ContainsRune(" \t\r", rune(text[st.valEnd-1])) {
+			st.valEnd--
 		}
 		sc.skipLine()
-		if sc.i == start {
-			sc.i++
-		}
-	}
+		st.lineEnd = sc.i
+		out = append(out, st)
+	})
 	return out
 }
 

@@ -70,6 +70,18 @@ func (sc *lineScanner) eof() bool { return sc.i >= len(sc.s) }
 func (sc *lineScanner) at(c byte) bool { return sc.i < len(sc.s) && sc.s[sc.i] == c }
 
 func (sc *lineScanner) document() {
+	sc.walk(sc.mark, func(table, k []string) {
+		sc.markDotted(table, k)
+		sc.value(join(table, k))
+	})
+}
+
+// walk scans the document statement by statement: header gets a
+// [table] header's name, key a key with the scanner just past its "=".
+// Either may move the scanner anywhere on the statement's lines; walk
+// goes on from the end of that line. It is the one reading of the TOML
+// layout that error lines and config edits share.
+func (sc *lineScanner) walk(header func(table []string), key func(table, k []string)) {
 	var table []string
 	for !sc.eof() {
 		start := sc.i
@@ -83,15 +95,13 @@ func (sc *lineScanner) document() {
 				sc.i++
 			}
 			table = sc.key()
-			sc.mark(table)
+			header(table)
 		} else {
 			k := sc.key()
 			sc.skipBlank(false)
 			if len(k) > 0 && sc.at('=') {
 				sc.i++
-				full := join(table, k)
-				sc.markDotted(table, k)
-				sc.value(full)
+				key(table, k)
 			}
 		}
 		sc.skipLine()
