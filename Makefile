@@ -9,7 +9,7 @@ FUZZTIME ?= 10m
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 
-.PHONY: all build run test unit lint e2e bench fuzz golden clean install uninstall
+.PHONY: all build run test unit lint e2e bench fuzz golden clean install uninstall testdata-geoip
 
 all: build
 
@@ -57,6 +57,19 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzListDoc$$' -fuzztime=$(FUZZTIME) ./store/
 	$(GO) test -run='^$$' -fuzz='^FuzzCSVNote$$' -fuzztime=$(FUZZTIME) ./store/
 	$(GO) test -run='^$$' -fuzz='^FuzzOpenBytes$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./capture/
+
+# Real country databases from the npm registry (ip-location-db, CC0), for
+# geoip's TestRealDatabases; kept out of git, skipped by the test when absent.
+GEOIP_REAL := testdata/geoip-real
+testdata-geoip:
+	mkdir -p $(GEOIP_REAL)
+	set -e; tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	for p in geo-whois-asn-country iptoasn-country geolite2-country dbip-country; do \
+		[ -s $(GEOIP_REAL)/$$p.mmdb ] && continue; \
+		(cd $$tmp && npm pack --silent @ip-location-db/$$p-mmdb >/dev/null) && \
+		tar -xzf $$tmp/ip-location-db-$$p-mmdb-*.tgz -C $$tmp package/$$p.mmdb && \
+		mv $$tmp/package/$$p.mmdb $(GEOIP_REAL)/$$p.mmdb; \
+	done
 
 # Rewrite the golden replay JSON after a deliberate behaviour change.
 golden:

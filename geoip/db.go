@@ -81,7 +81,7 @@ func OpenBytes(b []byte) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("not a MaxMind database: %w", err)
 	}
-	if err := r.Verify(); err != nil {
+	if err := verify(r); err != nil {
 		return nil, fmt.Errorf("corrupt MaxMind database: %w", err)
 	}
 	md := r.Metadata
@@ -110,6 +110,20 @@ func OpenBytes(b []byte) (*DB, error) {
 		db.path = []any{"country", "iso_code"}
 	}
 	return db, nil
+}
+
+// verify runs the library's full check of metadata, search tree and data
+// section. That check demands a non-empty description map, which the
+// MaxMind DB format does not: ip-location-db and others ship an empty one.
+// The placeholder stands in for that one test only, on a Reader nobody else
+// holds yet, so every other check still runs.
+func verify(r *maxminddb.Reader) error {
+	if len(r.Metadata.Description) == 0 {
+		desc := r.Metadata.Description
+		r.Metadata.Description = map[string]string{"": "-"}
+		defer func() { r.Metadata.Description = desc }()
+	}
+	return r.Verify()
 }
 
 // detectLayout finds the first record that holds a country code, by

@@ -1,6 +1,7 @@
 package geoip
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"path/filepath"
@@ -33,6 +34,12 @@ func TestDBCountry(t *testing.T) {
 		{"geolite2", geoiptest.DB{Layout: geoiptest.GeoIP2, Networks: testNets}, LayoutGeoIP2},
 		{"dbip lite", geoiptest.DB{Layout: geoiptest.GeoIP2, Type: "DBIP-Country-Lite", Networks: testNets}, LayoutGeoIP2},
 		{"ip-location-db", geoiptest.DB{Layout: geoiptest.Flat, Networks: testNets}, LayoutFlat},
+		// An empty description map is legal metadata that real databases
+		// ship (ip-location-db's do); the library's verifier alone refuses it.
+		{"ip-location-db empty description", geoiptest.DB{Layout: geoiptest.Flat, Type: "geo-whois-asn-country",
+			Networks: testNets, Description: map[string]string{}}, LayoutFlat},
+		{"geolite2 empty description", geoiptest.DB{Layout: geoiptest.GeoIP2, Networks: testNets,
+			Description: map[string]string{}}, LayoutGeoIP2},
 	}
 	lookups := []struct {
 		addr string
@@ -117,6 +124,11 @@ func TestOpenRefuses(t *testing.T) {
 		{"text", []byte("<html>404 not found</html>"), "not a MaxMind database", nil},
 		{"truncated", good[:len(good)/2], "not a MaxMind database", nil},
 		{"corrupt tree", corruptTree(good), "corrupt MaxMind database", nil},
+		// The empty description is excused, nothing else is.
+		{"corrupt tree, empty description", corruptTree(geoiptest.MustBytes(t, geoiptest.DB{Layout: geoiptest.Flat,
+			Networks: testNets, Description: map[string]string{}})), "corrupt MaxMind database: the MaxMind DB file's search tree is corrupt", nil},
+		{"truncated data, empty description", truncateData(geoiptest.MustBytes(t, geoiptest.DB{Layout: geoiptest.Flat,
+			Networks: testNets, Description: map[string]string{}})), "corrupt MaxMind database", nil},
 		{"asn", geoiptest.MustBytes(t, geoiptest.DB{Layout: geoiptest.ASN, Networks: geoiptest.Nets("192.0.2.0/24=Example")}),
 			`database type "GeoLite2-ASN" holds no country data`, ErrNoCountryData},
 		{"no networks", geoiptest.MustBytes(t, geoiptest.DB{}), "holds no country data", ErrNoCountryData},
@@ -139,6 +151,19 @@ func TestOpenRefuses(t *testing.T) {
 func corruptTree(b []byte) []byte {
 	c := append([]byte(nil), b...)
 	for i := range 64 {
+		c[i] = 0xff
+	}
+	return c
+}
+
+// truncateData zeroes the data section's records just after the
+// separator, keeping the tree and the metadata, so only the data check can
+// refuse it.
+func truncateData(b []byte) []byte {
+	c := append([]byte(nil), b...)
+	m := bytes.LastIndex(c, []byte("\xab\xcd\xefMaxMind.com"))
+	sep := bytes.Index(c, make([]byte, 16))
+	for i := sep + 16; i < m && i < sep+16+8; i++ {
 		c[i] = 0xff
 	}
 	return c

@@ -43,6 +43,10 @@ type DB struct {
 	Built     time.Time // build_epoch; default Jan 1 2026
 	IPVersion int       // 4 or 6; default 6
 	Networks  []Network // inserted in order, later ones win on overlap
+	// Description is the metadata's description map; nil means one English
+	// line, and an empty non-nil map writes the empty map many real
+	// databases ship.
+	Description map[string]string
 }
 
 // DefaultBuilt is the build date of a DB without Built.
@@ -58,13 +62,17 @@ func (d DB) Bytes() ([]byte, error) {
 	if built.IsZero() {
 		built = DefaultBuilt
 	}
+	desc := d.Description
+	if desc == nil {
+		desc = map[string]string{"en": "sipprot test database"}
+	}
 	tree, err := mmdbwriter.New(mmdbwriter.Options{
 		DatabaseType: typ,
 		BuildEpoch:   built.Unix(),
 		IPVersion:    d.IPVersion,
 		RecordSize:   28,
 		Languages:    []string{"en", "fr"},
-		Description:  map[string]string{"en": "sipprot test database"},
+		Description:  desc,
 		// Tests use the documentation ranges, which are reserved.
 		IncludeReservedNetworks: true,
 	})
