@@ -26,7 +26,7 @@ func (e *Engine) blockedLocked(r *rules, sh *shard, k addrKey, now int64) bool {
 // blockLocked blocks k for reason. The BlockThreshold-th block of the same
 // source makes it permanent.
 func (e *Engine) blockLocked(rs *rules, sh *shard, k addrKey, now int64, r Reason, ua string) {
-	b, created, _ := sh.blocks.put(k)
+	b, created := sh.blocks.put(k)
 	if created {
 		b.first = now
 	}
@@ -160,7 +160,7 @@ func (e *Engine) Restore(s BlockState) {
 	now := e.clock.Now().UnixNano()
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	b, _, _ := sh.blocks.put(k)
+	b, _ := sh.blocks.put(k)
 	*b = block{
 		until:     s.Until.UnixNano(),
 		first:     s.First.UnixNano(),

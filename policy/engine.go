@@ -202,7 +202,7 @@ func (r *rules) isSIP(p *packet.Parsed) bool {
 
 func (e *Engine) tftp(r *rules, sh *shard, k addrKey, now int64) Decision {
 	sh.mu.Lock()
-	s, _, _ := sh.sources.put(k)
+	s, _ := sh.sources.put(k)
 	ok := s.tftp.take(now, r.tftpPerNs, float64(r.TFTPBurst))
 	sh.mu.Unlock()
 	if !ok {
@@ -287,14 +287,14 @@ func (e *Engine) judge(r *rules, p *packet.Parsed, m *sipparse.Message, now int6
 		return drop(ReasonFailures)
 	}
 	if r.floodPerNs > 0 {
-		s, _, _ = sh.sources.put(k)
+		s, _ = sh.sources.put(k)
 		if !s.flood.take(now, r.floodPerNs, r.floodBurst) {
 			e.blockLocked(r, sh, k, now, ReasonFlood, m.UserAgent)
 			return drop(ReasonFlood)
 		}
 	}
 	if m.Method != "ACK" { // ACK gets no response
-		t, _, _ := sh.txns.put(e.txnKey(k, m))
+		t, _ := sh.txns.put(e.txnKey(k, m))
 		t.credentials = m.Credentials
 	}
 	return accept(ReasonNone)
@@ -331,7 +331,7 @@ func (e *Engine) response(r *rules, client netip.Addr, m *sipparse.Message, now 
 	default:
 		return
 	}
-	s, _, _ := sh.sources.put(k)
+	s, _ := sh.sources.put(k)
 	s.fails.add(now, r.FailuresPerMinute)
 }
 

@@ -49,20 +49,18 @@ func (l *lru[K, V]) peek(k K) (*V, bool) {
 }
 
 // put returns the value for k, inserting a zero value when absent. When the
-// table is full the oldest entry is evicted to make room, and its key and
-// value are returned so the caller can report it.
-func (l *lru[K, V]) put(k K) (v *V, created bool, evicted *lruEntry[K, V]) {
+// table is full the oldest entry is evicted in place to make room: nothing
+// escapes, so a new source costs no allocation on a full table.
+func (l *lru[K, V]) put(k K) (v *V, created bool) {
 	if i, ok := l.idx[k]; ok {
 		l.toFront(i)
-		return &l.ents[i].val, false, nil
+		return &l.ents[i].val, false
 	}
 	var i int32
 	switch {
 	case len(l.idx) >= l.max:
 		i = l.tail
-		old := l.ents[i]
-		evicted = &old
-		delete(l.idx, old.key)
+		delete(l.idx, l.ents[i].key)
 		l.unlink(i)
 	case l.free >= 0:
 		i = l.free
@@ -75,7 +73,7 @@ func (l *lru[K, V]) put(k K) (v *V, created bool, evicted *lruEntry[K, V]) {
 	l.ents[i] = lruEntry[K, V]{key: k, val: zero, prev: -1, next: -1}
 	l.idx[k] = i
 	l.pushFront(i)
-	return &l.ents[i].val, true, evicted
+	return &l.ents[i].val, true
 }
 
 // del removes k.
