@@ -135,6 +135,20 @@ func (e *Engine) country(a netip.Addr) string {
 	return ""
 }
 
+// scannerUA returns the first of m's User-Agent values that names a
+// blocked scanner: every header counts, not only the first.
+func (r *rules) scannerUA(m *sipparse.Message) (string, bool) {
+	if r.ua.match(m.UserAgent) != "" {
+		return m.UserAgent, true
+	}
+	for _, ua := range m.MoreUserAgents {
+		if r.ua.match(ua) != "" {
+			return ua, true
+		}
+	}
+	return "", false
+}
+
 // Decide returns the verdict for one decoded packet. It never waits on
 // anything but the short lock of the source's shard.
 func (e *Engine) Decide(p *packet.Parsed) Decision {
@@ -272,9 +286,9 @@ func (e *Engine) judge(r *rules, p *packet.Parsed, m *sipparse.Message, now int6
 	}
 	k := keyOf(p.Src)
 	sh := &e.shards[shardOf(k)]
-	if name := r.ua.match(m.UserAgent); name != "" {
+	if ua, ok := r.scannerUA(m); ok {
 		sh.mu.Lock()
-		e.blockLocked(r, sh, k, now, ReasonUserAgent, m.UserAgent)
+		e.blockLocked(r, sh, k, now, ReasonUserAgent, ua)
 		sh.mu.Unlock()
 		return drop(ReasonUserAgent)
 	}

@@ -498,3 +498,27 @@ func TestLateRepliesDoNotCarryOver(t *testing.T) {
 	e.clock.Advance(4 * time.Second)
 	want(t, e.send(udp(src, 5060, pbx, 5060, register(src, "c8", 1, "", false))), Accept, ReasonNone)
 }
+
+// TestUserAgentEveryHeader: a scanner name in any User-Agent header of a
+// request blocks it, whatever the header name's casing.
+func TestUserAgentEveryHeader(t *testing.T) {
+	tests := []struct {
+		name, headers, wantUA string
+	}{
+		{"second header", "Yealink SIP-T46S\r\nUser-Agent: friendly-scanner", "friendly-scanner"},
+		{"lower-case name", "Yealink SIP-T46S\r\nuser-agent: sipvicious", "sipvicious"},
+		{"upper-case name, third", "Yealink\r\nUSER-AGENT: Polycom\r\nUser-agent: SIPcli/v1.8", "SIPcli/v1.8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, nil)
+			// The helper writes "User-Agent: " before the first value; the
+			// rest are extra header lines.
+			d := w.send(udp("198.51.100.67", 5070, pbx, 5060, register("198.51.100.67", "c", 1, tt.headers, false)))
+			want(t, d, Drop, ReasonUserAgent)
+			if ev := w.blockEvents(); len(ev) != 1 || ev[0].UserAgent != tt.wantUA {
+				t.Fatalf("block events = %+v, want one with User-Agent %q", ev, tt.wantUA)
+			}
+		})
+	}
+}

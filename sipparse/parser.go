@@ -190,9 +190,13 @@ func fill(sm sip.Message, m *Message) (cl int, hasCL bool, err error) {
 			name := h.Name()
 			switch len(name) {
 			case len("user-agent"):
-				if !haveUA && strings.EqualFold(name, "user-agent") {
-					haveUA = true
-					m.UserAgent = strings.TrimSpace(h.Value())
+				if strings.EqualFold(name, "user-agent") {
+					if !haveUA {
+						haveUA = true
+						m.UserAgent = strings.TrimSpace(h.Value())
+					} else {
+						m.MoreUserAgents = append(m.MoreUserAgents, strings.TrimSpace(h.Value()))
+					}
 				}
 			case len("authorization"):
 				if strings.EqualFold(name, "authorization") {

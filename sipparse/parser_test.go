@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -46,6 +47,14 @@ func TestParse(t *testing.T) {
 			in:   sample(t, "register.sip"),
 			want: Message{Request: true, Method: "REGISTER", CallID: "1402758723@192.168.1.23", CSeq: 2, CSeqMethod: "REGISTER",
 				UserAgent: "Yealink SIP-T46S 66.86.0.15", Credentials: true},
+		},
+		{
+			name: "every User-Agent header, any casing",
+			in: []byte("OPTIONS sip:100@203.0.113.10 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.5:5060;branch=z9hG4bK-1\r\n" +
+				"From: <sip:a@198.51.100.5>;tag=1\r\nTo: <sip:100@203.0.113.10>\r\nCall-ID: ua2\r\nCSeq: 1 OPTIONS\r\n" +
+				"User-Agent: Yealink\r\nuser-agent: friendly-scanner\r\nUSER-AGENT:  sipcli \r\nContent-Length: 0\r\n\r\n"),
+			want: Message{Request: true, Method: "OPTIONS", CallID: "ua2", CSeq: 1, CSeqMethod: "OPTIONS",
+				UserAgent: "Yealink", MoreUserAgents: []string{"friendly-scanner", "sipcli"}},
 		},
 		{
 			name: "register from scanner",
@@ -107,9 +116,9 @@ func TestParse(t *testing.T) {
 			want: Message{Request: true, Method: "OPTIONS", CallID: "a", CSeq: 1, CSeqMethod: "OPTIONS", UserAgent: "Foo Bar/1.0"},
 		},
 		{
-			name: "empty user-agent, first one wins",
+			name: "empty user-agent first, the second kept too",
 			in:   wire("OPTIONS sip:x@192.0.2.1 SIP/2.0\nCall-ID: a\nCSeq: 1 OPTIONS\nUser-Agent:\nUser-Agent: second\n\n"),
-			want: Message{Request: true, Method: "OPTIONS", CallID: "a", CSeq: 1, CSeqMethod: "OPTIONS"},
+			want: Message{Request: true, Method: "OPTIONS", CallID: "a", CSeq: 1, CSeqMethod: "OPTIONS", MoreUserAgents: []string{"second"}},
 		},
 		{
 			name: "body longer than content-length is truncated",
@@ -160,7 +169,7 @@ func TestParse(t *testing.T) {
 				if errors.Is(tt.wantErr, ErrNotSIP) != errors.Is(err, ErrNotSIP) {
 					t.Errorf("errors.Is(%v, ErrNotSIP) = %v", err, !errors.Is(tt.wantErr, ErrNotSIP))
 				}
-				if got != (Message{}) {
+				if !reflect.DeepEqual(got, Message{}) {
 					t.Errorf("on error Message = %+v, want zero", got)
 				}
 				return
@@ -168,7 +177,7 @@ func TestParse(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Parse =\n %+v\nwant\n %+v", got, tt.want)
 			}
 		})
@@ -185,7 +194,7 @@ func TestParseCopiesStrings(t *testing.T) {
 	for i := range b {
 		b[i] = 'x'
 	}
-	if m != want {
+	if !reflect.DeepEqual(m, want) {
 		t.Errorf("Message changed with the buffer: %+v", m)
 	}
 }

@@ -17,8 +17,13 @@ type Message struct {
 	// upper-cased like Method.
 	CSeq       uint32
 	CSeqMethod string
-	// UserAgent is the User-Agent header value, trimmed ("" when absent).
+	// UserAgent is the first User-Agent header value, trimmed ("" when
+	// absent).
 	UserAgent string
+	// MoreUserAgents holds the values of any further User-Agent headers, so
+	// a scanner cannot hide its name behind an innocent first one. Nil for
+	// the usual single header.
+	MoreUserAgents []string
 	// Credentials is true when the message carries an Authorization or
 	// Proxy-Authorization header.
 	Credentials bool

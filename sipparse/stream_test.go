@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/netip"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -338,7 +339,7 @@ func TestStreamsMessageFields(t *testing.T) {
 			UserAgent: "Linphone Desktop/5.2.0 (Ubuntu 22.04.3 LTS, Qt 5.15.2) LinphoneCore/5.3.0", Credentials: true},
 		{Status: 401, CallID: "1402758723@192.168.1.23", CSeq: 1, CSeqMethod: "REGISTER"},
 	}
-	if !slices.Equal(msgs, want) {
+	if !reflect.DeepEqual(msgs, want) {
 		t.Errorf("Feed =\n %+v\nwant\n %+v", msgs, want)
 	}
 }
