@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+
+	"github.com/sipprot/sipprot/conf"
 )
 
 // hostCheck decides which Host headers the page answers, against DNS
@@ -33,7 +35,7 @@ func newHostCheck(listen string) (*hostCheck, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen %q: %w", listen, err)
 	}
-	h := &hostCheck{port: port, loopback: isLoopbackHost(host)}
+	h := &hostCheck{port: port, loopback: conf.LoopbackHost(host)}
 	a, err := netip.ParseAddr(host)
 	switch {
 	case host == "" || err == nil && a.IsUnspecified():

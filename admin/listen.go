@@ -2,25 +2,22 @@ package admin
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
-	"net/netip"
-	"strings"
 
 	"github.com/sipprot/sipprot/conf"
 )
 
 // ErrNeedTLS is returned by Listen for a listen address other hosts can
-// reach while tls_cert and tls_key are not set: the login secret and the
-// session cookie must not cross a network in clear.
-var ErrNeedTLS = errors.New("needs TLS")
+// reach while tls_cert and tls_key are not set; it is conf's, since
+// conf.Load runs the same check.
+var ErrNeedTLS = conf.ErrNeedTLS
 
 // Listen opens the page's listener on c.Listen: plain TCP on a loopback
 // address, TLS with c.TLSCert and c.TLSKey when they are set. Any other
 // address without them is refused with ErrNeedTLS.
 func Listen(c conf.Admin) (net.Listener, error) {
-	host, _, err := net.SplitHostPort(c.Listen)
+	_, _, err := net.SplitHostPort(c.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("admin listen %q: %w", c.Listen, err)
 	}
@@ -28,8 +25,8 @@ func Listen(c conf.Admin) (net.Listener, error) {
 		return nil, fmt.Errorf("admin listen %s: set both admin.tls_cert and admin.tls_key, or neither", c.Listen)
 	}
 	useTLS := c.TLSCert != ""
-	if !useTLS && !isLoopbackHost(host) {
-		return nil, fmt.Errorf("admin listen %s is not a loopback address and %w: set admin.tls_cert and admin.tls_key, or listen on 127.0.0.1", c.Listen, ErrNeedTLS)
+	if err := conf.CheckListenTLS(c.Listen, c.TLSCert, c.TLSKey); err != nil {
+		return nil, fmt.Errorf("admin listen: %w", err)
 	}
 	var cert tls.Certificate
 	if useTLS {
@@ -48,12 +45,3 @@ func Listen(c conf.Admin) (net.Listener, error) {
 	return tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
 }
 
-// isLoopbackHost reports whether a listen host is reachable from this
-// host only. An empty host or 0.0.0.0 is every address, so not.
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
-}

@@ -149,6 +149,8 @@ func TestLoadRejects(t *testing.T) {
 		{"admin listen named port", "[admin]\nlisten = \"127.0.0.1:http\"\n", "FILE:2: admin.listen: \"127.0.0.1:http\": port must be a number between 1 and 65535"},
 		{"admin listen port zero", "[admin]\nlisten = \"127.0.0.1:0\"\n", "FILE:2: admin.listen: \"127.0.0.1:0\": port must be a number between 1 and 65535"},
 		{"admin listen empty", "[admin]\nlisten = \"\"\n", "FILE:2: admin.listen: \"\" is not host:port"},
+		{"admin listen non-loopback without TLS", "[admin]\nlisten = \"0.0.0.0:8465\"\n", "FILE:2: admin.listen: 0.0.0.0:8465 is not a loopback address and needs TLS: set admin.tls_cert and admin.tls_key, or listen on 127.0.0.1"},
+		{"admin listen any host without TLS", "[admin]\nlisten = \":8465\"\n", "FILE:2: admin.listen: :8465 is not a loopback address and needs TLS"},
 		{"tls_cert alone", "[admin]\ntls_cert = \"/c\"\n", "FILE:2: admin.tls_cert: is set but admin.tls_key is not; set both or neither"},
 		{"tls_key alone", "[admin]\n\ntls_key = \"/k\"\n", "FILE:3: admin.tls_key: is set but admin.tls_cert is not; set both or neither"},
 		{"socket relative", "[admin]\nsocket = \"sipprot.sock\"\n", "FILE:2: admin.socket: must be an absolute path, not \"sipprot.sock\""},

@@ -54,7 +54,7 @@ func (d *decoder) validate(c *Config) {
 	positive(d, s.Timeout, "smtp", "timeout")
 	oneOf(d, s.TLS, []string{TLSStartTLS, TLSImplicit, TLSNone}, "smtp", "tls")
 
-	d.validateListen(c.Admin.Listen)
+	d.validateListen(c.Admin)
 	d.pair(c.Admin.TLSCert, c.Admin.TLSKey, []string{"admin", "tls_cert"}, []string{"admin", "tls_key"})
 	if !filepath.IsAbs(c.Admin.Socket) {
 		d.at([]string{"admin", "socket"}, "must be an absolute path, not %q", c.Admin.Socket)
@@ -119,15 +119,19 @@ func (d *decoder) validateGeoIP(g *GeoIP) {
 	d.pair(g.AccountID, g.LicenseKeyFile, []string{"geoip", "account_id"}, []string{"geoip", "license_key_file"})
 }
 
-func (d *decoder) validateListen(listen string) {
+func (d *decoder) validateListen(a Admin) {
 	key := []string{"admin", "listen"}
-	_, port, err := net.SplitHostPort(listen)
+	_, port, err := net.SplitHostPort(a.Listen)
 	if err != nil {
-		d.at(key, "%q is not host:port (like \"127.0.0.1:8465\")", listen)
+		d.at(key, "%q is not host:port (like \"127.0.0.1:8465\")", a.Listen)
 		return
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		d.at(key, "%q: port must be a number between 1 and 65535", listen)
+		d.at(key, "%q: port must be a number between 1 and 65535", a.Listen)
+		return
+	}
+	if err := CheckListenTLS(a.Listen, a.TLSCert, a.TLSKey); err != nil {
+		d.at(key, "%v", err)
 	}
 }
 
