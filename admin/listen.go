@@ -44,4 +44,3 @@ func Listen(c conf.Admin) (net.Listener, error) {
 	}
 	return tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
 }
-
