@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/sipprot/sipprot/conf"
+	"github.com/sipprot/sipprot/geoip"
 	"github.com/sipprot/sipprot/policy"
 	"github.com/sipprot/sipprot/store"
 	"github.com/spf13/cobra"
@@ -29,7 +31,12 @@ type checkJSON struct {
 	Allow   []matchJSON      `json:"allow"`
 	Deny    []matchJSON      `json:"deny"`
 	Dynamic *store.BlockJSON `json:"dynamic"`
-	Winner  string           `json:"winner"`
+	// Country is the address's country in the GeoIP database, absent when
+	// no database is usable or it does not know the address;
+	// CountryBlocked says it is one of [sip] blocked_countries.
+	Country        string `json:"country,omitempty"`
+	CountryBlocked bool   `json:"country_blocked,omitempty"`
+	Winner         string `json:"winner"`
 }
 
 func newCheckCmd(opts *options) *cobra.Command {
@@ -40,9 +47,10 @@ func newCheckCmd(opts *options) *cobra.Command {
 		Long: `Tell which lists hold an address (the address itself or networks around
 it), its dynamic block if one is in force (live from the running daemon,
 or as it last saved it when it is not running),
-and which rule wins: allow, then deny, then the dynamic block; "none"
-means the address is judged by the other rules (country, User-Agent,
-failures, flood).`,
+its country when a GeoIP database is usable, and which rule wins, in the
+engine's order: allow, then deny, then the dynamic block, then the
+country; "none" means the address is judged by the other rules
+(User-Agent, failures, flood).`,
 		Args: cobra.ExactArgs(1),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 			if len(args) > 0 {
@@ -81,6 +89,12 @@ failures, flood).`,
 					res.Dynamic = &j
 				}
 			}
+			if db, err := geoip.Open(c.GeoIP.Database); err == nil {
+				if cc, ok := db.Country(a); ok {
+					res.Country = cc
+					res.CountryBlocked = slices.Contains(c.SIP.BlockedCountries, conf.Country(cc))
+				}
+			}
 			res.Winner = winner(&res).String()
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
@@ -108,17 +122,22 @@ func parseCheckAddr(s string) (netip.Addr, error) {
 	return p.Addr(), nil
 }
 
-// winner applies the engine's order: allow, deny, dynamic block.
+// winner asks the engine's order which of the address rules that hold
+// for r decides.
 func winner(r *checkJSON) policy.Reason {
-	switch {
-	case len(r.Allow) > 0:
-		return policy.ReasonAllow
-	case len(r.Deny) > 0:
-		return policy.ReasonDeny
-	case r.Dynamic != nil:
-		return policy.ReasonDynamic
-	}
-	return policy.ReasonNone
+	return policy.AddressWinner(func(rule policy.Reason) bool {
+		switch rule {
+		case policy.ReasonAllow:
+			return len(r.Allow) > 0
+		case policy.ReasonDeny:
+			return len(r.Deny) > 0
+		case policy.ReasonDynamic:
+			return r.Dynamic != nil
+		case policy.ReasonCountry:
+			return r.CountryBlocked
+		}
+		return false
+	})
 }
 
 func matchesJSON(ms []store.Match) []matchJSON {
@@ -165,10 +184,18 @@ func writeCheck(w io.Writer, r *checkJSON) {
 			fmt.Fprintf(w, "          user-agent %q, country %q\n", b.UserAgent, b.Country)
 		}
 	}
+	if r.Country != "" {
+		blocked := ""
+		if r.CountryBlocked {
+			blocked = " (in blocked_countries)"
+		}
+		fmt.Fprintf(w, "country:  %s%s\n", r.Country, blocked)
+	}
 	why := map[string]string{
 		"allow":   "never blocked: the allow list wins over the deny list and dynamic blocks",
 		"deny":    "every packet from it is dropped",
 		"dynamic": "its packets are dropped until the block ends",
+		"country": "every packet from it is dropped: its country is in blocked_countries",
 		"none":    "on no list; its packets are judged by the country, User-Agent, failure and flood rules",
 	}[r.Winner]
 	if r.Winner == "dynamic" && r.Dynamic.Permanent {

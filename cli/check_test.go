@@ -2,10 +2,14 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/sipprot/sipprot/geoip/geoiptest"
 	"github.com/sipprot/sipprot/policy"
 )
 
@@ -76,4 +80,43 @@ func TestCheckBadList(t *testing.T) {
 	f.write("denylist", "203.0.113.0/24\nnonsense\n")
 	f.run("check", "192.0.2.1")
 	f.golden("check_bad_list")
+}
+
+// TestCheckCountry: with a usable database, check shows the country and
+// names the country rule when it wins, after allow, deny and dynamic, as
+// the engine does.
+func TestCheckCountry(t *testing.T) {
+	f := checkFixture(t)
+	db := f.path("country.mmdb")
+	geoiptest.Write(t, db, geoiptest.DB{Layout: geoiptest.Flat, Description: map[string]string{},
+		Networks: geoiptest.Nets("203.0.113.0/24=FR", "198.51.100.0/24=FR", "192.0.2.0/24=FR", "2001:db8::/32=DE")})
+	old, err := os.ReadFile(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.write("sipprot.conf", string(old)+fmt.Sprintf("[sip]\nblocked_countries = [\"FR\"]\n[geoip]\ndatabase = %q\n", db))
+	tests := []struct{ addr, country, winner string }{
+		{"192.0.2.8", "FR", "allow"},
+		{"203.0.113.200", "FR", "deny"},
+		{"198.51.100.66", "FR", "dynamic"},
+		{"198.51.100.99", "FR", "country"},
+		{"2001:db8::99", "DE", "none"},
+	}
+	for _, tt := range tests {
+		var doc struct {
+			Country        string `json:"country"`
+			CountryBlocked bool   `json:"country_blocked"`
+			Winner         string `json:"winner"`
+		}
+		if err := json.Unmarshal([]byte(f.run("check", tt.addr, "--json")), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc.Country != tt.country || doc.CountryBlocked != (tt.country == "FR") || doc.Winner != tt.winner {
+			t.Errorf("%s: %+v, want country %s, winner %s", tt.addr, doc, tt.country, tt.winner)
+		}
+	}
+	out := f.run("check", "198.51.100.99")
+	if !strings.Contains(out, "country:  FR (in blocked_countries)\n") || !strings.Contains(out, "winner:   country (") {
+		t.Errorf("check text:\n%s", out)
+	}
 }

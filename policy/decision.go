@@ -83,3 +83,21 @@ type Decision struct {
 
 func accept(r Reason) Decision { return Decision{Accept, r} }
 func drop(r Reason) Decision   { return Decision{Drop, r} }
+
+// addressRules are the rules that judge a packet by its source address
+// alone, in the order Decide runs them.
+var addressRules = [...]Reason{ReasonAllow, ReasonDeny, ReasonDynamic, ReasonCountry}
+
+// AddressWinner returns the first address rule, in Decide's order, that
+// holds for a source (allow > deny > dynamic > country), or ReasonNone when
+// none does and the content rules judge it. `sipprot check` asks this
+// rather than repeating the order; TestAddressWinnerIsDecide binds it to
+// Decide.
+func AddressWinner(holds func(Reason) bool) Reason {
+	for _, r := range addressRules {
+		if holds(r) {
+			return r
+		}
+	}
+	return ReasonNone
+}
