@@ -3,9 +3,9 @@ package cli
 import (
 	"encoding/json"
 
-	"github.com/sipprot/sipprot/daemon"
 	"github.com/sipprot/sipprot/policy"
 	"github.com/sipprot/sipprot/replay"
+	"github.com/sipprot/sipprot/store"
 	"github.com/spf13/cobra"
 )
 
@@ -25,7 +25,14 @@ apply.`,
 			if err != nil {
 				return err
 			}
-			res, err := replay.Run(daemon.Compile(c), func(e *policy.Engine) error { return daemon.LoadLists(c, e) }, args...)
+			allow, deny, err := store.LoadLists(c.Lists.Allow, c.Lists.Deny)
+			if err != nil {
+				return err
+			}
+			res, err := replay.Run(policy.Compile(c), func(e *policy.Engine) error {
+				e.SetLists(store.PrefixSet(allow), store.PrefixSet(deny))
+				return nil
+			}, args...)
 			if err != nil {
 				return err
 			}

@@ -59,10 +59,11 @@ func (e reportEvents) lift(ip string, r policy.Reason, at time.Time) {
 }
 
 func (e reportEvents) drops(ip string, r policy.Reason, at time.Time, n int, every time.Duration) {
-	ev := policy.Event{Kind: policy.EventDrop, Addr: netip.MustParseAddr(ip), Reason: r, At: at}
+	s := &policy.DropSample{At: at, BySource: map[netip.Addr]uint64{netip.MustParseAddr(ip): 1}}
+	s.ByReason[r] = 1
 	for range n {
-		e.l.Record(ev)
-		ev.At = ev.At.Add(every)
+		e.l.RecordDrops(s)
+		s.At = s.At.Add(every)
 	}
 }
 

@@ -20,15 +20,17 @@ func (d *Daemon) serveAdmin() (stop func()) {
 		TokenFile: admin.TokenPath(c), Listen: c.Admin.Listen, Log: d.log})
 	if err != nil {
 		d.log.Error("web page not served", "err", err)
+		d.sup.fail("web", err)
 		return func() {}
 	}
 	l, err := admin.Listen(c.Admin)
 	if err != nil {
 		d.log.Error("web page not served", "err", err)
+		d.sup.fail("web", err)
 		return func() {}
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	go srv.Serve(l)
+	d.sup.Go("web", func() error { return serveHTTP(srv, l) })
 	scheme := "http"
 	if c.Admin.TLSCert != "" {
 		scheme = "https"

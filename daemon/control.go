@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/sipprot/sipprot/control"
-	"github.com/sipprot/sipprot/policy"
 	"github.com/sipprot/sipprot/store"
 )
 
@@ -21,10 +20,11 @@ func (d *Daemon) serveControl() (stop func()) {
 	l, err := control.Listen(path)
 	if err != nil {
 		d.log.Error("control API not served: the CLI works on the files, and changes apply within a second through the file watcher", "err", err)
+		d.sup.fail("control", err)
 		return func() {}
 	}
 	srv := &http.Server{Handler: d.controlHandler(), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(l)
+	d.sup.Go("control", func() error { return serveHTTP(srv, l) })
 	d.log.Info("control API listening", "socket", path)
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -123,7 +123,6 @@ func (d *Daemon) dayReport(day time.Time) (store.Report, error) {
 func (d *Daemon) activeBlocks() []store.BlockJSON {
 	now := time.Now()
 	all := d.engine.Blocks()
-	d.mem.Annotate(all)
 	out := []store.BlockJSON{}
 	for _, b := range all {
 		if store.InForce(b, now) {
@@ -144,10 +143,8 @@ func (d *Daemon) Unblock(ips []string) ([]control.UnblockResult, error) {
 	for _, a := range addrs {
 		res := control.UnblockResult{IP: a.String()}
 		if b, ok := d.engine.Blocked(a); ok {
-			bs := []policy.BlockState{b}
-			d.mem.Annotate(bs)
 			if d.engine.Unblock(a) {
-				j := store.ToJSON(bs[0])
+				j := store.ToJSON(b)
 				res.Lifted, res.Block = true, &j
 				d.log.Info("unblocked by hand", "ip", a.String())
 			}
@@ -182,7 +179,7 @@ func parseAddrs(ips []string) ([]netip.Addr, error) {
 // ReloadLists reads both list files now and puts them in force; a bad
 // file changes nothing and the error names its line.
 func (d *Daemon) ReloadLists() (control.ListsReply, error) {
-	allow, deny, lifted, err := d.refreshLists(d.config())
+	allow, deny, lifted, err := d.refreshLists(d.config(), nil)
 	if err != nil {
 		return control.ListsReply{}, err
 	}

@@ -80,8 +80,8 @@ type Daemon struct {
 	level   *slog.LevelVar
 	cfg     *conf.Config
 	engine  *policy.Engine
-	mem     *store.Memory
-	alog    *store.AttackLog // nil when the state directory refuses it
+	drops   policy.DropSample // the loop's, reused each second
+	alog    *store.AttackLog  // nil when the state directory refuses it
 	mail    *notify.Notifier
 	geo     atomic.Pointer[geoip.Store] // swapped whole when [geoip] changes
 	stopGeo context.CancelFunc          // ends the current store's updates
@@ -99,7 +99,8 @@ type Daemon struct {
 	// is the loop's own copy.
 	live      atomic.Pointer[conf.Config]
 	reloadReq chan chan error // config reloads asked through the control API
-	listsMu   sync.Mutex      // one list application at a time (watcher, API)
+	sup       *supervisor
+	listsMu   sync.Mutex // one list application at a time (watcher, API)
 }
 
 // config returns the config in force; safe from any goroutine.
@@ -133,8 +134,11 @@ func NewLogger(format string, level slog.Leveler, w io.Writer) *slog.Logger {
 }
 
 func (d *Daemon) run(ctx context.Context) error {
-	d.engine = policy.New(Compile(d.cfg), d.opts.Clock)
-	allow, deny, err := readLists(d.cfg)
+	// Everything started below ends with the run, however it ends.
+	ctx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	d.engine = policy.New(policy.Compile(d.cfg), d.opts.Clock)
+	allow, deny, err := store.LoadLists(d.cfg.Lists.Allow, d.cfg.Lists.Deny)
 	if err != nil {
 		return err
 	}
@@ -154,11 +158,9 @@ func (d *Daemon) run(ctx context.Context) error {
 		d.engine.Restore(b)
 	}
 	// An address allowed while the daemon was stopped loses its block now.
-	d.applyLists(allow, deny)
+	d.applyLists(allow, deny, nil)
 	d.saveNow = make(chan struct{}, 1)
 	store.RemoveStaleTemp(d.cfg.State.Dir)
-	d.mem = store.NewMemory(0)
-	d.mem.Restore(saved)
 	d.alog, err = store.OpenAttackLog(d.cfg.State.Dir, d.cfg.State.RetentionDays, time.Local)
 	switch {
 	case errors.Is(err, store.ErrPrune):
@@ -173,14 +175,18 @@ func (d *Daemon) run(ctx context.Context) error {
 	d.log.Info("state restored", "blocks", len(saved), "dir", d.cfg.State.Dir, "config", d.cfg.Source())
 
 	d.mail = notify.New(d.cfg, d.cfg.State.Dir, d.dayReport, d.log)
+	// Every long-running goroutine runs under the supervisor, which waits
+	// for them all at stop and records a service that failed to serve.
+	d.sup = newSupervisor(d.log)
 	evCtx, stopEvents := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { d.consume(evCtx) })
+	d.sup.Go("events", func() error { d.consume(evCtx); return nil })
 	// Email goes out off the packet path; a hung server delays only mail.
-	wg.Go(func() { d.mail.Run(evCtx) })
+	d.sup.Go("email", func() error { d.mail.Run(evCtx); return nil })
 	defer func() {
+		cancelRun()
 		stopEvents()
-		wg.Wait()
+		d.sup.Wait()
+		d.sampleDrops()
 		if err := d.save(); err != nil {
 			d.log.Error("saving state failed", "err", err)
 		}
@@ -203,7 +209,11 @@ func (d *Daemon) run(ctx context.Context) error {
 	sctx, stopServe := context.WithCancel(context.Background())
 	defer stopServe()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- d.queues.Serve(sctx) }()
+	d.sup.Go("queues", func() error {
+		err := d.queues.Serve(sctx)
+		serveErr <- err
+		return err
+	})
 
 	if d.fw, err = d.opts.NewFirewall(d.cfg); err != nil {
 		return err
@@ -271,6 +281,7 @@ func (d *Daemon) loop(ctx context.Context, serveErr <-chan error) error {
 			}
 		case <-sweep.C:
 			d.engine.Sweep()
+			d.sampleDrops()
 			d.flushAttackLog()
 			if d.changed.Load() || (d.touched.Load() && time.Since(lastTouchedSave) >= saveTouched) {
 				lastTouchedSave = time.Now()
@@ -305,34 +316,51 @@ func (d *Daemon) loop(ctx context.Context, serveErr <-chan error) error {
 	}
 }
 
-// consume takes the engine's events off its channel: the store's view, the
-// block log lines, and what needs saving.
+// consume takes the engine's block and unblock events as they come: the
+// block log lines, the attack log, the email and what needs saving. At
+// stop it takes what is left, so a block made just before is kept.
 func (d *Daemon) consume(ctx context.Context) {
+	var evs []policy.Event
 	for {
 		select {
 		case <-ctx.Done():
+			d.handle(d.engine.TakeEvents(evs[:0]))
 			return
-		case ev := <-d.engine.Events():
-			d.mem.Apply(ev)
-			if d.alog != nil {
-				d.alog.Record(ev)
-			}
-			switch ev.Kind {
-			case policy.EventBlock:
-				d.changed.Store(true)
-				d.requestSave() // a crash right after a block must not lose it
-				d.mail.Block(ev)
-				d.log.Info("blocked", "ip", ev.Addr.String(), "reason", ev.Reason.String(), "user_agent", ev.UserAgent,
-					"country", ev.Country, "permanent", ev.Permanent, "count", ev.Count)
-			case policy.EventUnblock:
-				d.changed.Store(true)
-				d.log.Info("unblocked", "ip", ev.Addr.String(), "reason", ev.Reason.String())
-			case policy.EventDrop:
-				if ev.Reason == policy.ReasonDynamic {
-					d.touched.Store(true)
-				}
-			}
+		case <-d.engine.Ready():
+			evs = d.engine.TakeEvents(evs[:0])
+			d.handle(evs)
 		}
+	}
+}
+
+func (d *Daemon) handle(evs []policy.Event) {
+	for _, ev := range evs {
+		if d.alog != nil {
+			d.alog.Record(ev)
+		}
+		d.changed.Store(true)
+		switch ev.Kind {
+		case policy.EventBlock:
+			d.requestSave() // a crash right after a block must not lose it
+			d.mail.Block(ev)
+			d.log.Info("blocked", "ip", ev.Addr.String(), "reason", ev.Reason.String(), "user_agent", ev.UserAgent,
+				"country", ev.Country, "permanent", ev.Permanent, "count", ev.Count)
+		case policy.EventUnblock:
+			d.log.Info("unblocked", "ip", ev.Addr.String(), "reason", ev.Reason.String())
+		}
+	}
+}
+
+// sampleDrops moves the engine's drop counters of the last second to the
+// attack log; dropped packets of blocked sources make the saved blocks
+// worth rewriting (their clocks restarted).
+func (d *Daemon) sampleDrops() {
+	d.engine.SampleDrops(&d.drops)
+	if d.drops.ByReason[policy.ReasonDynamic] > 0 {
+		d.touched.Store(true)
+	}
+	if d.alog != nil {
+		d.alog.RecordDrops(&d.drops)
 	}
 }
 
@@ -355,11 +383,12 @@ func (d *Daemon) runGeoIP(ctx context.Context) {
 	}
 	ctx, d.stopGeo = context.WithCancel(ctx)
 	g := d.geo.Load()
-	go func() {
+	d.sup.Go("geoip", func() error {
 		if err := g.Run(ctx); err != nil && ctx.Err() == nil {
-			d.log.Error("geoip updates stopped", "err", err)
+			return fmt.Errorf("geoip updates: %w", err)
 		}
-	}()
+		return nil
+	})
 }
 
 // warnGeoIP says, at start and hourly, that countries are configured but
@@ -389,26 +418,28 @@ func (d *Daemon) requestSave() {
 	}
 }
 
-// refreshLists reads c's list files and puts them in force. The read is
-// under the lock too: of two concurrent refreshes (the watcher, a CLI
-// edit, a config reload), the one applied last has read the files last,
-// so the lists in force are never older than the files.
-func (d *Daemon) refreshLists(c *conf.Config) (allow, deny []store.Entry, lifted []netip.Addr, err error) {
+// refreshLists reads c's list files and puts them in force, with the
+// rules of pc in the same step when pc is not nil (a config reload), so no
+// packet is judged by new rules with old lists. The read is under the lock
+// too: of two concurrent refreshes (the watcher, a CLI edit, a config
+// reload), the one applied last has read the files last, so the lists in
+// force are never older than the files.
+func (d *Daemon) refreshLists(c *conf.Config, pc *policy.Config) (allow, deny []store.Entry, lifted []netip.Addr, err error) {
 	d.listsMu.Lock()
 	defer d.listsMu.Unlock()
-	allow, deny, err = readLists(c)
+	allow, deny, err = store.LoadLists(c.Lists.Allow, c.Lists.Deny)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return allow, deny, d.applyLists(allow, deny), nil
+	return allow, deny, d.applyLists(allow, deny, pc), nil
 }
 
-// applyLists publishes new lists; an address the allow list now covers
-// loses its dynamic block. It returns those addresses. Callers other than
-// the start hold listsMu.
-func (d *Daemon) applyLists(allow, deny []store.Entry) []netip.Addr {
+// applyLists publishes new lists (and rules, when pc is not nil) in one
+// snapshot; an address the allow list now covers loses its dynamic block.
+// It returns those addresses. Callers other than the start hold listsMu.
+func (d *Daemon) applyLists(allow, deny []store.Entry, pc *policy.Config) []netip.Addr {
 	allowSet := store.PrefixSet(allow)
-	d.engine.SetLists(allowSet, store.PrefixSet(deny))
+	d.engine.Publish(policy.Settings{Config: pc, Lists: true, Allow: allowSet, Deny: store.PrefixSet(deny)})
 	lifted := store.BlocksToLift(d.engine.Blocks(), allowSet, time.Now())
 	for _, a := range lifted {
 		d.engine.Unblock(a)
@@ -433,11 +464,11 @@ func (d *Daemon) watchLists(parent context.Context) {
 			log.Warn("cannot create the lists' directory", "dir", filepath.Dir(p), "err", err)
 		}
 	}
-	go func() {
+	d.sup.Go("lists", func() error {
 		err := store.WatchLists(ctx, allowPath, denyPath, func([]store.Entry, []store.Entry) {
 			// Read again under the lock rather than apply what the
 			// watcher read: a CLI edit may have applied newer files since.
-			allow, deny, _, err := d.refreshLists(d.config())
+			allow, deny, _, err := d.refreshLists(d.config(), nil)
 			if err != nil {
 				log.Error("lists not reloaded, keeping the lists in force", "err", err)
 				return
@@ -445,9 +476,10 @@ func (d *Daemon) watchLists(parent context.Context) {
 			log.Info("lists reloaded", "allow", len(allow), "deny", len(deny))
 		}, func(f string, a ...any) { log.Error(fmt.Sprintf(f, a...)) })
 		if err != nil {
-			log.Error("list files not watched: edits apply on SIGHUP only", "err", err)
+			return fmt.Errorf("list files not watched, edits apply on SIGHUP only: %w", err)
 		}
-	}()
+		return nil
+	})
 }
 
 func (d *Daemon) save() error {
@@ -455,9 +487,7 @@ func (d *Daemon) save() error {
 	defer d.saveMu.Unlock()
 	d.changed.Store(false)
 	d.touched.Store(false)
-	blocks := d.engine.Blocks()
-	d.mem.Annotate(blocks)
-	return store.SaveBlocks(d.cfg.State.Dir, blocks, time.Now())
+	return store.SaveBlocks(d.cfg.State.Dir, d.engine.Blocks(), time.Now())
 }
 
 // reload applies a new config and lists on SIGHUP or through the control
@@ -469,7 +499,7 @@ func (d *Daemon) reload() error {
 		d.log.Error("config reload refused, keeping the running config", "err", err)
 		return fmt.Errorf("config reload refused: %w", err)
 	}
-	if _, _, err := readLists(cfg); err != nil { // checked before anything changes
+	if _, _, err := store.LoadLists(cfg.Lists.Allow, cfg.Lists.Deny); err != nil { // checked before anything changes
 		d.log.Error("config reload refused, keeping the running config", "err", err)
 		return fmt.Errorf("config reload refused: %w", err)
 	}
@@ -505,9 +535,12 @@ func (d *Daemon) reload() error {
 	if cfg.Log.Format != old.Log.Format {
 		d.log.Warn("log.format applies at the next restart")
 	}
-	d.engine.Reload(Compile(cfg))
-	if _, _, _, err := d.refreshLists(cfg); err != nil {
+	pc := policy.Compile(cfg)
+	if _, _, _, err := d.refreshLists(cfg, &pc); err != nil {
+		// Read a moment ago: the files changed since. The rules apply, the
+		// lists in force stay.
 		d.log.Error("lists not reloaded, keeping the lists in force", "err", err)
+		d.engine.Reload(pc)
 	}
 	d.mail.Reload(cfg)
 	d.level.Set(cfg.Log.SlogLevel())

@@ -60,12 +60,8 @@ func TestReloadDoesNotPauseVerdicts(t *testing.T) {
 	cfg.Lists.Allow, cfg.Lists.Deny = filepath.Join(dir, "allow"), filepath.Join(dir, "deny")
 	listed := writeBigList(t, cfg.Lists.Allow, 100_000)
 	os.WriteFile(cfg.Lists.Deny, nil, 0o644)
-	d := &Daemon{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil)), engine: policy.New(Compile(cfg), nil)}
+	d := &Daemon{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil)), engine: policy.New(policy.Compile(cfg), nil)}
 	d.live.Store(cfg)
-	go func() { // the daemon's event consumer, reduced to draining
-		for range d.engine.Events() {
-		}
-	}()
 	options := func(src netip.Addr) *packet.Parsed {
 		return &packet.Parsed{Src: src, Dst: netip.MustParseAddr("203.0.113.10"), SrcPort: 5060, DstPort: 5060, Proto: packet.UDP,
 			Payload: []byte("OPTIONS sip:203.0.113.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bK1\r\n" +

@@ -49,6 +49,9 @@ func (d *Daemon) status(running bool) Status {
 	for r, n := range s.Dropped {
 		st.Dropped[r.String()] = int64(n)
 	}
+	if d.sup != nil {
+		st.Failed = d.sup.Failed()
+	}
 	return st
 }
 

@@ -32,6 +32,8 @@ type daemonConfig struct {
 	countries     []string      // [sip] blocked_countries
 	geoipURL      string        // [geoip] update_url ("" = none)
 	geoipEvery    time.Duration // [geoip] update_every (0 = default)
+	guardPPS      int           // [queue] guard_pps (0 = default)
+	extra         string        // more tables, appended as they are
 }
 
 // write writes the config file and its list files into dir and returns
@@ -56,6 +58,10 @@ func (c daemonConfig) write(t *testing.T, dir, name string) string {
 	if c.geoipEvery > 0 {
 		geoip += fmt.Sprintf("update_every = %q\n", c.geoipEvery.String())
 	}
+	var guard string
+	if c.guardPPS > 0 {
+		guard = fmt.Sprintf("guard_pps = %d\n", c.guardPPS)
+	}
 	cfg := fmt.Sprintf(`# sipprot end-to-end test config (%s)
 [sip]
 protocols = ["udp", "tcp"]
@@ -77,7 +83,7 @@ number = %d
 count = %d
 fail_open = %t
 mode = %q
-
+%s
 [lists]
 allow = %q
 deny = %q
@@ -95,9 +101,9 @@ socket = %q
 format = "json"
 level = "info"
 `, name, c.failures, c.blockTime.String(), c.threshold, countries, c.tftpPerMinute, c.tftpBurst,
-		c.queueNumber, c.queueCount, !c.failClosed, c.mode, allow, deny, c.stateDir, filepath.Join(c.stateDir, "country.mmdb"), geoip, filepath.Join(c.stateDir, "sipprot.sock"))
+		c.queueNumber, c.queueCount, !c.failClosed, c.mode, guard, allow, deny, c.stateDir, filepath.Join(c.stateDir, "country.mmdb"), geoip, filepath.Join(c.stateDir, "sipprot.sock"))
 	path := filepath.Join(dir, name+".conf")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(cfg+c.extra), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path

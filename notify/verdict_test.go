@@ -49,14 +49,16 @@ func phase(t *testing.T, d time.Duration, block func(policy.Event)) (decisions i
 			select {
 			case <-stop:
 				return
-			case ev := <-e.Events():
-				if block == nil || ev.Kind != policy.EventBlock {
-					continue
-				}
-				start := time.Now()
-				block(ev)
-				if ns := int64(time.Since(start)); ns > maxNs.Load() {
-					maxNs.Store(ns)
+			case <-e.Ready():
+				for _, ev := range e.TakeEvents(nil) {
+					if block == nil || ev.Kind != policy.EventBlock {
+						continue
+					}
+					start := time.Now()
+					block(ev)
+					if ns := int64(time.Since(start)); ns > maxNs.Load() {
+						maxNs.Store(ns)
+					}
 				}
 			}
 		}

@@ -27,12 +27,6 @@ func blockedWorld(tb testing.TB) (*Engine, map[string]*packet.Parsed) {
 	w.lists(allow, deny)
 	reg := register("203.0.113.99", "b", 1, "friendly-scanner", false)
 	w.e.Decide(udp("203.0.113.99", 5060, pbx, 5060, reg))
-	// Drain continuously so the blocked path measures a successful send,
-	// as in the daemon where the store reads the channel.
-	go func() {
-		for range w.e.Events() {
-		}
-	}()
 	return w.e, map[string]*packet.Parsed{
 		"allowed": udp("192.0.2.7", 5060, pbx, 5060, reg),
 		"denied":  udp("198.51.100.1", 5060, pbx, 5060, reg),
@@ -125,9 +119,9 @@ func TestMemoryMillionSources(t *testing.T) {
 			k := keyOf(a)
 			sh := &e.shards[shardOf(k)]
 			sh.mu.Lock()
-			e.blockLocked(e.rules.Load(), sh, k, 0, ReasonFailures, "")
+			e.blockLocked(e.snap.Load().rules, sh, k, 0, ReasonFailures, "")
 			sh.mu.Unlock()
-			<-e.events
+			e.TakeEvents(nil)
 		}
 	}
 	runtime.GC()

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -43,13 +44,49 @@ func (e *Engine) blockLocked(rs *rules, sh *shard, k addrKey, now int64, r Reaso
 	if int(b.count) >= rs.BlockThreshold {
 		b.permanent = true
 	}
-	ev := Event{Kind: EventBlock, Addr: k.addr(), Reason: r, At: time.Unix(0, now),
-		Permanent: b.permanent, Count: int(b.count), UserAgent: ua}
+	// The packet's buffer is reused: keep a copy, once per block.
+	if ua = ua[:min(len(ua), maxUserAgent)]; ua != b.userAgent {
+		b.userAgent = strings.Clone(ua)
+	}
+	a := k.addr()
+	b.country = countryCode(e.country(a))
+	ev := Event{Kind: EventBlock, Addr: a, Reason: r, At: time.Unix(0, now),
+		Permanent: b.permanent, Count: int(b.count), UserAgent: b.userAgent, Country: b.countryString()}
 	if !b.permanent {
 		ev.Until = time.Unix(0, b.until)
 	}
-	ev.Country = e.country(ev.Addr)
 	e.emit(ev)
+}
+
+// maxUserAgent bounds the User-Agent a block keeps: enough for any real
+// one, and a forged 64 KiB header costs no more than that.
+const maxUserAgent = 256
+
+// countryCode packs an ISO 3166 code; anything else is kept as none.
+func countryCode(cc string) [2]byte {
+	if len(cc) != 2 {
+		return [2]byte{}
+	}
+	return [2]byte{cc[0], cc[1]}
+}
+
+// countryString returns the block's country code, or "".
+func (b *block) countryString() string {
+	if b.country == [2]byte{} {
+		return ""
+	}
+	return string(b.country[:])
+}
+
+// state describes b as k's BlockState.
+func (b *block) state(a netip.Addr) BlockState {
+	s := BlockState{Addr: a, Reason: b.reason, Active: b.active, Permanent: b.permanent,
+		Count: int(b.count), Hits: int(b.hits), First: time.Unix(0, b.first), Last: time.Unix(0, b.last),
+		UserAgent: b.userAgent, Country: b.countryString()}
+	if !b.permanent {
+		s.Until = time.Unix(0, b.until)
+	}
+	return s
 }
 
 // BlockState describes one source's dynamic block.
@@ -62,9 +99,8 @@ type BlockState struct {
 	Hits        int // packets dropped
 	First, Last time.Time
 	Until       time.Time // zero when permanent
-	// UserAgent and Country of the attack that caused the block. The engine
-	// keeps no strings per block (they would cost the GC on every table
-	// scan); the store fills them in from the block events.
+	// UserAgent and Country of the attack that caused the block, kept
+	// with the block so status shows them as soon as it is made.
 	UserAgent, Country string
 }
 
@@ -76,12 +112,7 @@ func (e *Engine) Blocks() []BlockState {
 		sh := &e.shards[i]
 		sh.mu.Lock()
 		sh.blocks.each(func(k addrKey, b *block) bool {
-			s := BlockState{Addr: k.addr(), Reason: b.reason, Active: b.active, Permanent: b.permanent,
-				Count: int(b.count), Hits: int(b.hits), First: time.Unix(0, b.first), Last: time.Unix(0, b.last)}
-			if !b.permanent {
-				s.Until = time.Unix(0, b.until)
-			}
-			out = append(out, s)
+			out = append(out, b.state(k.addr()))
 			return true
 		})
 		sh.mu.Unlock()
@@ -100,12 +131,7 @@ func (e *Engine) Blocked(a netip.Addr) (BlockState, bool) {
 	if !ok || !b.active || (!b.permanent && now >= b.until) {
 		return BlockState{}, false
 	}
-	s := BlockState{Addr: a.Unmap(), Reason: b.reason, Active: true, Permanent: b.permanent,
-		Count: int(b.count), Hits: int(b.hits), First: time.Unix(0, b.first), Last: time.Unix(0, b.last)}
-	if !b.permanent {
-		s.Until = time.Unix(0, b.until)
-	}
-	return s, true
+	return b.state(a.Unmap()), true
 }
 
 // Unblock lifts a's block, temporary or permanent, and forgets its block
@@ -169,6 +195,8 @@ func (e *Engine) Restore(s BlockState) {
 		count:     uint8(min(max(s.Count, 0), 255)),
 		permanent: s.Permanent,
 		reason:    s.Reason,
+		country:   countryCode(s.Country),
+		userAgent: strings.Clone(s.UserAgent[:min(len(s.UserAgent), maxUserAgent)]),
 	}
 	b.active = s.Active && (s.Permanent || b.until > now)
 }

@@ -37,8 +37,9 @@ type Config struct {
 	MaxTransactions int // requests awaiting their final response
 	MaxStreams      int // TCP connections being reassembled
 	MaxStreamBuffer int // bytes buffered per TCP connection
-	// EventBuffer is the capacity of the events channel.
-	EventBuffer int
+	// EventQueue bounds the block and unblock events waiting for their
+	// consumer; beyond it they are counted lost.
+	EventQueue int
 }
 
 // DefaultConfig returns the engine configuration of the embedded defaults.
@@ -57,7 +58,7 @@ func DefaultConfig() Config {
 		MaxTransactions:   1 << 18,
 		MaxStreams:        1024,
 		MaxStreamBuffer:   64 << 10,
-		EventBuffer:       4096,
+		EventQueue:        DefaultEventQueue,
 	}
 	c.Ports.Add(5060, 5060)
 	return c

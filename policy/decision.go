@@ -38,6 +38,10 @@ const (
 	numReasons
 )
 
+// NumReasons is the number of reasons; arrays indexed by Reason have it
+// as their length.
+const NumReasons = int(numReasons)
+
 var reasonNames = [numReasons]string{
 	ReasonNone:      "none",
 	ReasonAllow:     "allow",

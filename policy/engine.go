@@ -5,10 +5,10 @@ import (
 	"hash/maphash"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gaissmai/bart"
 	"github.com/sipprot/sipprot/packet"
 	"github.com/sipprot/sipprot/sipparse"
 )
@@ -20,11 +20,6 @@ const tftpPort = 69
 // GeoIP package implements it; it must be safe for concurrent use.
 type CountryLookup interface {
 	Country(netip.Addr) (string, bool)
-}
-
-// countryLookup boxes the lookup for atomic publication.
-type countryLookup struct {
-	CountryLookup
 }
 
 // rules is the compiled, reloadable part of the configuration. Decide
@@ -62,20 +57,21 @@ func compile(cfg Config) *rules {
 }
 
 // Engine decides on packets. It is safe for concurrent use by several
-// queue readers; lists and the country rule are swapped in atomically.
+// queue readers. What a reload changes (rules, lists, the country lookup)
+// is one immutable snapshot behind one atomic pointer, so a decision
+// never sees new rules with old lists.
 type Engine struct {
-	rules  atomic.Pointer[rules]
+	snap   atomic.Pointer[snapshot]
+	pubMu  sync.Mutex // one snapshot change at a time
 	clock  Clock
 	parser *sipparse.Parser
 	tcp    *sipparse.Streams
 	seed   maphash.Seed
 
-	allow, deny atomic.Pointer[bart.Lite]
-	geo         atomic.Pointer[countryLookup]
-
-	shards [shardCount]shard
-	events chan Event
-	stats  stats
+	shards  [shardCount]shard
+	events  *eventQueue
+	stats   stats
+	sampled [NumReasons]uint64 // drop counters at the last SampleDrops
 }
 
 // New builds an engine. A nil clock means the system clock.
@@ -83,56 +79,25 @@ func New(cfg Config, clock Clock) *Engine {
 	if clock == nil {
 		clock = SystemClock{}
 	}
-	if cfg.EventBuffer < 1 {
-		cfg.EventBuffer = 1
+	if cfg.EventQueue < 1 {
+		cfg.EventQueue = 1
 	}
 	e := &Engine{
 		clock:  clock,
 		parser: sipparse.NewParser(),
 		tcp:    sipparse.NewStreams(cfg.MaxStreams, cfg.MaxStreamBuffer),
 		seed:   maphash.MakeSeed(),
-		events: make(chan Event, cfg.EventBuffer),
+		events: newEventQueue(cfg.EventQueue),
 	}
-	e.rules.Store(compile(cfg))
+	e.snap.Store(&snapshot{rules: compile(cfg)})
 	per := func(n int) int { return max(1, (n+shardCount-1)/shardCount) }
 	for i := range e.shards {
 		e.shards[i].sources = newLRU[addrKey, source](per(cfg.MaxSources))
 		e.shards[i].blocks = newLRU[addrKey, block](per(cfg.MaxBlocks))
 		e.shards[i].txns = newLRU[uint64, txn](per(cfg.MaxTransactions))
+		e.shards[i].drops = make(map[addrKey]uint32, dropSourcesPerShard)
 	}
 	return e
-}
-
-// Reload swaps in a new configuration for the rules; state (blocks,
-// counters) carries over. The table bounds and event buffer are fixed at
-// New.
-func (e *Engine) Reload(cfg Config) {
-	e.rules.Store(compile(cfg))
-}
-
-// SetLists publishes new allow and deny sets; nil means empty. The sets
-// must not be modified afterwards.
-func (e *Engine) SetLists(allow, deny *bart.Lite) {
-	e.allow.Store(allow)
-	e.deny.Store(deny)
-}
-
-// SetCountryLookup publishes the GeoIP lookup used by the country rule.
-func (e *Engine) SetCountryLookup(l CountryLookup) {
-	if l == nil {
-		e.geo.Store(nil)
-		return
-	}
-	e.geo.Store(&countryLookup{l})
-}
-
-// country returns a's country code, or "" without a lookup.
-func (e *Engine) country(a netip.Addr) string {
-	if g := e.geo.Load(); g != nil {
-		cc, _ := g.Country(a)
-		return cc
-	}
-	return ""
 }
 
 // scannerUA returns the first of m's User-Agent values that names a
@@ -152,34 +117,39 @@ func (r *rules) scannerUA(m *sipparse.Message) (string, bool) {
 // Decide returns the verdict for one decoded packet. It never waits on
 // anything but the short lock of the source's shard.
 func (e *Engine) Decide(p *packet.Parsed) Decision {
-	d := e.decide(e.rules.Load(), p, e.clock.Now().UnixNano())
+	d := e.decide(e.snap.Load(), p, e.clock.Now().UnixNano())
 	e.stats.count(d)
 	return d
 }
 
-func (e *Engine) decide(r *rules, p *packet.Parsed, now int64) Decision {
+func (e *Engine) decide(sn *snapshot, p *packet.Parsed, now int64) Decision {
 	e.stats.packets.Add(1)
+	r := sn.rules
 	src := p.Src
 	// Address rules first: a listed or blocked source costs no parse.
-	if l := e.allow.Load(); l != nil && l.Lookup(src) {
+	if sn.allow != nil && sn.allow.Lookup(src) {
 		return accept(ReasonAllow)
-	}
-	if l := e.deny.Load(); l != nil && l.Lookup(src) {
-		e.emitDrop(src, ReasonDeny, now)
-		return drop(ReasonDeny)
 	}
 	k := keyOf(src)
 	sh := &e.shards[shardOf(k)]
+	if sn.deny != nil && sn.deny.Lookup(src) {
+		sh.mu.Lock()
+		sh.countDrop(k)
+		sh.mu.Unlock()
+		return drop(ReasonDeny)
+	}
 	sh.mu.Lock()
 	blocked := e.blockedLocked(r, sh, k, now)
+	if blocked {
+		sh.countDrop(k)
+	}
 	sh.mu.Unlock()
 	if blocked {
-		e.emitDrop(src, ReasonDynamic, now)
 		return drop(ReasonDynamic)
 	}
-	if g := e.geo.Load(); g != nil && r.countries != nil {
-		if cc, ok := g.Country(src); ok && r.countries[cc] {
-			e.emitDrop(src, ReasonCountry, now)
+	if sn.geo != nil && r.countries != nil {
+		if cc, ok := sn.geo.Country(src); ok && r.countries[cc] {
+			e.countDrop(sh, k)
 			return drop(ReasonCountry)
 		}
 	}
@@ -220,7 +190,7 @@ func (e *Engine) tftp(r *rules, sh *shard, k addrKey, now int64) Decision {
 	ok := s.tftp.take(now, r.tftpPerNs, float64(r.TFTPBurst))
 	sh.mu.Unlock()
 	if !ok {
-		e.emitDrop(k.addr(), ReasonTFTP, now)
+		e.countDrop(sh, k)
 		return drop(ReasonTFTP)
 	}
 	return accept(ReasonNone)
@@ -268,7 +238,8 @@ func (e *Engine) malformed(r *rules, p *packet.Parsed, err error, now int64) Dec
 	}
 	e.stats.malformed.Add(1)
 	if r.DropMalformed {
-		e.emitDrop(p.Src, ReasonMalformed, now)
+		k := keyOf(p.Src)
+		e.countDrop(&e.shards[shardOf(k)], k)
 		return drop(ReasonMalformed)
 	}
 	return accept(ReasonNone)
@@ -362,6 +333,9 @@ func (e *Engine) txnKey(k addrKey, m *sipparse.Message) uint64 {
 	return h.Sum64()
 }
 
-func (e *Engine) emitDrop(a netip.Addr, r Reason, now int64) {
-	e.emit(Event{Kind: EventDrop, Addr: a, Reason: r, At: time.Unix(0, now)})
+// countDrop tallies a dropped packet of k, taking its shard's lock.
+func (e *Engine) countDrop(sh *shard, k addrKey) {
+	sh.mu.Lock()
+	sh.countDrop(k)
+	sh.mu.Unlock()
 }

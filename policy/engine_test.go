@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gaissmai/bart"
 	"github.com/sipprot/sipprot/packet"
 )
 
@@ -381,14 +382,136 @@ func TestTCP(t *testing.T) {
 	})
 }
 
-func TestEventsNeverBlock(t *testing.T) {
-	e := newWorld(t, func(c *Config) { c.EventBuffer = 1 })
+// TestDropsAreNotEvents: a flood from deny-listed sources leaves no event
+// and cannot crowd out the blocks made meanwhile; its packets are counted
+// by reason and by source for the store to sample.
+func TestDropsAreNotEvents(t *testing.T) {
+	e := newWorld(t, func(c *Config) { c.EventQueue = 100 })
 	e.lists(nil, []string{"198.51.100.0/24"})
-	for range 100 {
-		e.send(udp("198.51.100.1", 5060, pbx, 5060, "x"))
+	for i := range 100 {
+		for j := range 1000 {
+			src := fmt.Sprintf("198.51.100.%d", j%200)
+			e.send(udp(src, 5060, pbx, 5060, "x"))
+		}
+		src := fmt.Sprintf("2001:db8::%x", i+1)
+		want(t, e.send(udp(src, 5060, pbxV6, 5060, register(src, fmt.Sprint(i), 1, "sipcli", false))), Drop, ReasonUserAgent)
 	}
-	if lost := e.e.Stats().EventsLost; lost != 99 {
-		t.Fatalf("events lost = %d, want 99", lost)
+	ev := e.events()
+	if len(ev) != 100 {
+		t.Fatalf("%d events, want the 100 blocks", len(ev))
+	}
+	for i, v := range ev {
+		if v.Kind != EventBlock || v.UserAgent != "sipcli" || v.Addr != netip.MustParseAddr(fmt.Sprintf("2001:db8::%x", i+1)) {
+			t.Fatalf("event %d = %+v", i, v)
+		}
+	}
+	if lost := e.e.Stats().EventsLost; lost != 0 {
+		t.Fatalf("events lost = %d", lost)
+	}
+	var s DropSample
+	e.e.SampleDrops(&s)
+	if s.ByReason[ReasonDeny] != 100_000 || s.Total() != 100_000 {
+		t.Fatalf("sampled %d deny drops (%d in all), want 100000", s.ByReason[ReasonDeny], s.Total())
+	}
+	if n := s.BySource[netip.MustParseAddr("198.51.100.7")]; n != 500 {
+		t.Fatalf("198.51.100.7 dropped %d, want 500", n)
+	}
+	// The next sample holds only what came after.
+	e.send(udp("198.51.100.7", 5060, pbx, 5060, "x"))
+	e.e.SampleDrops(&s)
+	if s.Total() != 1 || len(s.BySource) != 1 || s.BySource[netip.MustParseAddr("198.51.100.7")] != 1 {
+		t.Fatalf("second sample = %d drops from %v", s.Total(), s.BySource)
+	}
+}
+
+// TestEventQueueBound: a consumer that stops reading costs the events
+// beyond the bound, counted, and never makes a verdict wait.
+func TestEventQueueBound(t *testing.T) {
+	e := newWorld(t, func(c *Config) { c.EventQueue = 1 })
+	for i := range 3 {
+		src := fmt.Sprintf("198.51.100.%d", i+1)
+		e.send(udp(src, 5060, pbx, 5060, register(src, fmt.Sprint(i), 1, "sipcli", false)))
+	}
+	select {
+	case <-e.e.Ready():
+	default:
+		t.Fatal("Ready did not signal the waiting event")
+	}
+	if ev := e.events(); len(ev) != 1 || ev[0].Addr.String() != "198.51.100.1" {
+		t.Fatalf("events = %+v, want the first block", ev)
+	}
+	if lost := e.e.Stats().EventsLost; lost != 2 {
+		t.Fatalf("events lost = %d, want 2", lost)
+	}
+}
+
+// TestDropSourcesBounded: a spoofed flood from more sources than the
+// tally holds still counts every packet in the totals.
+func TestDropSourcesBounded(t *testing.T) {
+	e := newWorld(t, nil)
+	e.lists(nil, []string{"2001:db8::/32"})
+	const n = 100_000
+	for i := range n {
+		e.send(udp(fmt.Sprintf("2001:db8::%x:%x", i>>16, i&0xffff), 5060, pbxV6, 5060, "x"))
+	}
+	var s DropSample
+	e.e.SampleDrops(&s)
+	if s.ByReason[ReasonDeny] != n {
+		t.Fatalf("deny drops = %d, want %d", s.ByReason[ReasonDeny], n)
+	}
+	if len(s.BySource) > shardCount*dropSourcesPerShard || len(s.BySource) < shardCount {
+		t.Fatalf("%d sources tallied, bound %d", len(s.BySource), shardCount*dropSourcesPerShard)
+	}
+}
+
+// TestBlockKeepsUserAgentAndCountry: the engine's own block state has the
+// attack's User-Agent and country, before any consumer reads an event.
+func TestBlockKeepsUserAgentAndCountry(t *testing.T) {
+	const src = "198.51.100.66"
+	e := newWorld(t, nil)
+	e.e.SetCountryLookup(fakeGeo{src: "YY"})
+	e.send(udp(src, 5060, pbx, 5060, register(src, "d", 1, "sipcli 1.0", false)))
+	b, ok := e.e.Blocked(netip.MustParseAddr(src))
+	if !ok || b.UserAgent != "sipcli 1.0" || b.Country != "YY" {
+		t.Fatalf("Blocked = %+v, %v", b, ok)
+	}
+	if all := e.e.Blocks(); len(all) != 1 || all[0].UserAgent != "sipcli 1.0" || all[0].Country != "YY" {
+		t.Fatalf("Blocks = %+v", all)
+	}
+	// A restart keeps them too.
+	r := newWorld(t, nil)
+	r.e.Restore(b)
+	if got, ok := r.e.Blocked(b.Addr); !ok || got.UserAgent != b.UserAgent || got.Country != b.Country {
+		t.Fatalf("restored = %+v, %v", got, ok)
+	}
+	// A forged giant User-Agent is kept bounded.
+	long := strings.Repeat("sipcli", 10_000)
+	e.send(udp("198.51.100.67", 5060, pbx, 5060, register("198.51.100.67", "e", 1, long, false)))
+	if b, _ := e.e.Blocked(netip.MustParseAddr("198.51.100.67")); len(b.UserAgent) != maxUserAgent {
+		t.Fatalf("kept a %d-byte User-Agent", len(b.UserAgent))
+	}
+}
+
+// TestPublishIsOneSwap: a Publish with rules and lists changes both in
+// one step, and fields it does not set keep what is in force.
+func TestPublishIsOneSwap(t *testing.T) {
+	const src = "198.51.100.9"
+	e := newWorld(t, nil)
+	e.lists(nil, []string{"198.51.100.0/24"})
+	before := e.e.snap.Load()
+	cfg := DefaultConfig()
+	cfg.UserAgents = []string{"zoiper"}
+	allow := new(bart.Lite)
+	allow.Insert(netip.MustParsePrefix(src + "/32"))
+	e.e.Publish(Settings{Config: &cfg, Lists: true, Allow: allow, Deny: before.deny})
+	after := e.e.snap.Load()
+	if after == before || after.allow != allow || after.deny != before.deny || after.rules == before.rules {
+		t.Fatal("Publish did not swap rules and lists together")
+	}
+	want(t, e.send(udp(src, 5060, pbx, 5060, register(src, "a", 1, "Zoiper", false))), Accept, ReasonAllow)
+	e.e.SetCountryLookup(fakeGeo{})
+	if s := e.e.snap.Load(); s.rules != after.rules || s.allow != allow || s.geo == nil {
+		t.Fatal("a country change lost the rules or lists")
 	}
 }
 

@@ -2,6 +2,8 @@ package policy
 
 import (
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,8 +16,6 @@ const (
 	EventBlock EventKind = iota + 1
 	// EventUnblock: a temporary block expired or was lifted.
 	EventUnblock
-	// EventDrop: a packet was dropped (one event per packet).
-	EventDrop
 )
 
 // String returns the kind's name.
@@ -25,14 +25,13 @@ func (k EventKind) String() string {
 		return "block"
 	case EventUnblock:
 		return "unblock"
-	case EventDrop:
-		return "drop"
 	}
 	return "unknown"
 }
 
-// Event leaves the decision for the store and notifications. It is sent
-// without waiting: when the channel is full the event is counted as lost.
+// Event is a block or a lift, for the store, the log and notifications.
+// Dropped packets are not events: they are counters (SampleDrops), so no
+// flood can crowd a block out.
 type Event struct {
 	Kind   EventKind
 	Addr   netip.Addr
@@ -46,15 +45,58 @@ type Event struct {
 	Country   string
 }
 
-// emit sends ev if the channel has room and counts it lost otherwise, so
-// the verdict never waits on a slow consumer.
-func (e *Engine) emit(ev Event) {
+// DefaultEventQueue is how many block and unblock events wait for their
+// consumer before new ones are counted lost: far more blocks than a
+// consumer that reads every second falls behind by.
+const DefaultEventQueue = 1 << 16
+
+// eventQueue holds block and unblock events until the consumer takes
+// them. Only blocks and lifts enter it, so its bound is reached only when
+// the consumer stops reading, never by a flood of dropped packets.
+type eventQueue struct {
+	mu    sync.Mutex
+	evs   []Event
+	max   int
+	lost  atomic.Uint64
+	ready chan struct{} // one pending wake-up at most
+}
+
+func newEventQueue(max int) *eventQueue {
+	return &eventQueue{max: max, ready: make(chan struct{}, 1)}
+}
+
+// push adds ev, or counts it lost when the queue is full. It never waits.
+func (q *eventQueue) push(ev Event) {
+	q.mu.Lock()
+	if len(q.evs) >= q.max {
+		q.mu.Unlock()
+		q.lost.Add(1)
+		return
+	}
+	q.evs = append(q.evs, ev)
+	q.mu.Unlock()
 	select {
-	case e.events <- ev:
+	case q.ready <- struct{}{}:
 	default:
-		e.stats.eventsLost.Add(1)
 	}
 }
 
-// Events returns the channel the engine sends its events on.
-func (e *Engine) Events() <-chan Event { return e.events }
+// take moves the waiting events to buf.
+func (q *eventQueue) take(buf []Event) []Event {
+	q.mu.Lock()
+	buf = append(buf, q.evs...)
+	clear(q.evs)
+	q.evs = q.evs[:0]
+	q.mu.Unlock()
+	return buf
+}
+
+func (e *Engine) emit(ev Event) { e.events.push(ev) }
+
+// Ready receives a value when block or unblock events are waiting; the
+// consumer then calls TakeEvents.
+func (e *Engine) Ready() <-chan struct{} { return e.events.ready }
+
+// TakeEvents appends the waiting block and unblock events to buf, oldest
+// first, and returns it.
+func (e *Engine) TakeEvents(buf []Event) []Event { return e.events.take(buf) }

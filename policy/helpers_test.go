@@ -97,17 +97,7 @@ func (w *world) attempt(src string, status int, ua string) Decision {
 	return d
 }
 
-func (w *world) events() []Event {
-	var out []Event
-	for {
-		select {
-		case ev := <-w.e.Events():
-			out = append(out, ev)
-		default:
-			return out
-		}
-	}
-}
+func (w *world) events() []Event { return w.e.TakeEvents(nil) }
 
 func (w *world) blockEvents() []Event {
 	var out []Event

@@ -36,6 +36,8 @@ type shard struct {
 	sources *lru[addrKey, source]
 	blocks  *lru[addrKey, block]
 	txns    *lru[uint64, txn]
+	// drops counts dropped packets per source between two SampleDrops.
+	drops map[addrKey]uint32
 }
 
 // source is the per-address counters.
@@ -56,6 +58,10 @@ type block struct {
 	active    bool
 	permanent bool
 	reason    Reason
+	country   [2]byte // ISO code of the source when blocked
+	// userAgent is the scanner's or attacker's User-Agent, cloned out of
+	// the packet buffer once per block.
+	userAgent string
 }
 
 // txn is a request awaiting its final response.

@@ -3,8 +3,8 @@ package policy
 import "sync/atomic"
 
 type stats struct {
-	packets, sipMessages, malformed, eventsLost atomic.Uint64
-	accepted, dropped                           [numReasons]atomic.Uint64
+	packets, sipMessages, malformed atomic.Uint64
+	accepted, dropped               [numReasons]atomic.Uint64
 }
 
 func (s *stats) count(d Decision) {
@@ -21,7 +21,8 @@ type Stats struct {
 	SIPMessages uint64
 	// Malformed counts payloads on SIP ports that were not SIP.
 	Malformed uint64
-	// EventsLost counts events dropped because the channel was full.
+	// EventsLost counts block and unblock events lost because their
+	// consumer stopped reading (the queue bound was reached).
 	EventsLost uint64
 	Accepted   map[Reason]uint64
 	Dropped    map[Reason]uint64
@@ -33,7 +34,7 @@ func (e *Engine) Stats() Stats {
 		Packets:     e.stats.packets.Load(),
 		SIPMessages: e.stats.sipMessages.Load(),
 		Malformed:   e.stats.malformed.Load(),
-		EventsLost:  e.stats.eventsLost.Load(),
+		EventsLost:  e.events.lost.Load(),
 		Accepted:    map[Reason]uint64{},
 		Dropped:     map[Reason]uint64{},
 	}

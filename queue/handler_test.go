@@ -36,17 +36,6 @@ func testEngine(tb testing.TB) *policy.Engine {
 	if d := e.Decide(p); d.Verdict != policy.Drop {
 		tb.Fatalf("scanner not blocked: %+v", d)
 	}
-	done := make(chan struct{})
-	tb.Cleanup(func() { close(done) })
-	go func() {
-		for {
-			select {
-			case <-e.Events():
-			case <-done:
-				return
-			}
-		}
-	}()
 	return e
 }
 

@@ -34,17 +34,6 @@ func engineDenying(t testing.TB, deny ...string) *policy.Engine {
 		d.Insert(netip.MustParsePrefix(s))
 	}
 	e.SetLists(nil, d)
-	stop := make(chan struct{})
-	t.Cleanup(func() { close(stop) })
-	go func() {
-		for {
-			select {
-			case <-e.Events():
-			case <-stop:
-				return
-			}
-		}
-	}()
 	return e
 }
 

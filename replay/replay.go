@@ -26,6 +26,8 @@ type Result struct {
 	// Undecodable counts records that held no decodable IP packet; they
 	// are accepted, as the queue accepts them inline.
 	Undecodable int `json:"-"`
+
+	events []policy.Event // reused by drain
 }
 
 // Block is one block the engine made during the replay.
@@ -102,20 +104,16 @@ func replayFile(e *policy.Engine, clock *policy.ManualClock, p *packet.Parsed, p
 	}
 }
 
-// drain takes the events of the packet just decided; replay is one reader
-// deciding one packet at a time, so the channel never fills.
+// drain takes the events of the packet just decided, so each block names
+// the packet that made it.
 func drain(e *policy.Engine, res *Result) {
-	for {
-		select {
-		case ev := <-e.Events():
-			if ev.Kind == policy.EventBlock {
-				res.Blocks = append(res.Blocks, Block{
-					IP: ev.Addr.String(), Reason: ev.Reason.String(), UserAgent: ev.UserAgent,
-					Country: ev.Country, At: ev.At.UTC().Format(time.RFC3339Nano), Packet: res.Packets,
-				})
-			}
-		default:
-			return
+	res.events = e.TakeEvents(res.events[:0])
+	for _, ev := range res.events {
+		if ev.Kind == policy.EventBlock {
+			res.Blocks = append(res.Blocks, Block{
+				IP: ev.Addr.String(), Reason: ev.Reason.String(), UserAgent: ev.UserAgent,
+				Country: ev.Country, At: ev.At.UTC().Format(time.RFC3339Nano), Packet: res.Packets,
+			})
 		}
 	}
 }

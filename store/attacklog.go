@@ -131,7 +131,7 @@ type dropBucket struct {
 	opened   time.Time // when it began counting since its last write
 	last     time.Time // the latest drop it counts
 	total    uint64
-	byReason [256]uint64 // indexed by policy.Reason
+	byReason [policy.NumReasons]uint64
 	bySource map[netip.Addr]uint64
 }
 
@@ -173,17 +173,10 @@ func (l *AttackLog) Lost() uint64 {
 	return l.lost
 }
 
-// Record takes one engine event. A drop only moves counters; a block or a
-// lift is encoded and kept for the next Flush. Events after Close are
-// ignored.
+// Record takes one block or lift event, encoded and kept for the next
+// Flush. Events after Close are ignored.
 func (l *AttackLog) Record(ev policy.Event) {
 	switch ev.Kind {
-	case policy.EventDrop:
-		l.mu.Lock()
-		if !l.closed {
-			l.countDrop(ev.Addr, ev.Reason, ev.At)
-		}
-		l.mu.Unlock()
 	case policy.EventBlock:
 		at := ev.At.In(l.loc)
 		l.addLine(at, blockLine{At: at, Event: LineBlock, IP: ev.Addr.Unmap(), Reason: ev.Reason.String(),
@@ -191,6 +184,35 @@ func (l *AttackLog) Record(ev policy.Event) {
 	case policy.EventUnblock:
 		at := ev.At.In(l.loc)
 		l.addLine(at, liftLine{At: at, Event: LineLift, IP: ev.Addr.Unmap(), Reason: ev.Reason.String()})
+	}
+}
+
+// RecordDrops adds one sample of the engine's drop counters to the hour
+// of its time; Flush writes them as drops lines. It moves counters only,
+// so a flood costs one call per sample, not per packet.
+func (l *AttackLog) RecordDrops(s *policy.DropSample) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || s.Total() == 0 {
+		return
+	}
+	at := s.At.Round(0) // the day follows the wall clock, not the monotonic one
+	b := l.cur
+	if b == nil || at.Before(l.curFrom) || !at.Before(l.curTo) {
+		b = l.bucketFor(at)
+	}
+	for r, n := range s.ByReason {
+		b.byReason[r] += n
+		b.total += n
+	}
+	if at.After(b.last) {
+		b.last = at
+	}
+	for a, n := range s.BySource {
+		a = a.Unmap()
+		if _, ok := b.bySource[a]; ok || len(b.bySource) < maxDropSources {
+			b.bySource[a] += n
+		}
 	}
 }
 
@@ -230,28 +252,6 @@ func (l *AttackLog) queue(day string, b []byte, retry bool) {
 		l.pending[day] = append(l.pending[day], b...)
 	}
 	l.pendingBytes += len(b)
-}
-
-// countDrop is the per-packet cost of a flood: no allocation once the
-// source is known. l.mu is held.
-func (l *AttackLog) countDrop(addr netip.Addr, r policy.Reason, at time.Time) {
-	at = at.Round(0) // the day follows the wall clock, not the monotonic one
-	b := l.cur
-	if b == nil || at.Before(l.curFrom) || !at.Before(l.curTo) {
-		b = l.bucketFor(at)
-	}
-	b.total++
-	b.byReason[r]++
-	if at.After(b.last) {
-		b.last = at
-	}
-	if !addr.IsValid() {
-		return
-	}
-	addr = addr.Unmap()
-	if n, ok := b.bySource[addr]; ok || len(b.bySource) < maxDropSources {
-		b.bySource[addr] = n + 1
-	}
 }
 
 // bucketFor finds or starts the bucket of at's local hour and makes it
@@ -318,7 +318,7 @@ func (l *AttackLog) takeDrops(all bool) {
 			}
 		}
 		clear(b.bySource)
-		b.byReason = [256]uint64{}
+		b.byReason = [policy.NumReasons]uint64{}
 		b.total = 0
 		l.spare = append(l.spare, b)
 	}

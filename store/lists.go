@@ -98,6 +98,18 @@ func LoadList(path string) ([]Entry, error) {
 	return ReadList(f, path)
 }
 
+// LoadLists reads the allow and deny list files. A missing file is an
+// empty list; a bad line is an error naming FILE:LINE.
+func LoadLists(allowPath, denyPath string) (allow, deny []Entry, err error) {
+	if allow, err = LoadList(allowPath); err != nil {
+		return nil, nil, fmt.Errorf("allow list: %w", err)
+	}
+	if deny, err = LoadList(denyPath); err != nil {
+		return nil, nil, fmt.Errorf("deny list: %w", err)
+	}
+	return allow, deny, nil
+}
+
 // PrefixSet builds the lookup set the engine publishes for a list.
 func PrefixSet(entries []Entry) *bart.Lite {
 	s := new(bart.Lite)

@@ -17,11 +17,11 @@ func TestBuildReport(t *testing.T) {
 	l := openLog(t, dir)
 	// The day before and after: not in the report.
 	l.Record(blockEv(guesser, policy.ReasonFailures, at(13, 23, 0), "", false, 1))
-	l.Record(dropEv(guesser, policy.ReasonDynamic, at(15, 0, 0)))
+	l.RecordDrops(dropEv(guesser, policy.ReasonDynamic, at(15, 0, 0)))
 
 	l.Record(blockEv(scanner, policy.ReasonUserAgent, at(14, 9, 30), "friendly-scanner", false, 1))
 	for range 40 {
-		l.Record(dropEv(scanner, policy.ReasonDynamic, at(14, 9, 31)))
+		l.RecordDrops(dropEv(scanner, policy.ReasonDynamic, at(14, 9, 31)))
 	}
 	l.Record(liftEv(guesser, policy.ReasonFailures, at(14, 9, 33))) // the block of the 13th
 	l.Record(liftEv(scanner, policy.ReasonUserAgent, at(14, 9, 40)))
@@ -29,12 +29,12 @@ func TestBuildReport(t *testing.T) {
 	// Blocked again later with another User-Agent, made permanent.
 	l.Record(blockEv(scanner, policy.ReasonFailures, at(14, 14, 0), "sipcli/v1.8", true, 2))
 	for range 5 {
-		l.Record(dropEv(scanner, policy.ReasonDynamic, at(14, 14, 1)))
+		l.RecordDrops(dropEv(scanner, policy.ReasonDynamic, at(14, 14, 1)))
 	}
 	l.Record(blockEv(v6, policy.ReasonFlood, at(14, 14, 5), "", false, 1))
-	l.Record(dropEv(v6, policy.ReasonFlood, at(14, 14, 5)))
+	l.RecordDrops(dropEv(v6, policy.ReasonFlood, at(14, 14, 5)))
 	for range 7 {
-		l.Record(dropEv(netip.MustParseAddr("192.0.2.1"), policy.ReasonDeny, at(14, 23, 59)))
+		l.RecordDrops(dropEv(netip.MustParseAddr("192.0.2.1"), policy.ReasonDeny, at(14, 23, 59)))
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -141,7 +141,7 @@ func TestReportTopSources(t *testing.T) {
 			l.Record(blockEv(a, policy.ReasonFailures, at(14, 10, i), fmt.Sprint("ua", i), false, 1))
 		}
 		for range i {
-			l.Record(dropEv(a, policy.ReasonDynamic, at(14, 11, 0)))
+			l.RecordDrops(dropEv(a, policy.ReasonDynamic, at(14, 11, 0)))
 		}
 	}
 	l.Close()
