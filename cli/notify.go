@@ -272,7 +272,7 @@ is not involved.`,
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			reply, err := notify.SendTest(ctx, c, to)
+			reply, err := notify.SendTest(ctx, notify.SettingsOf(c), to)
 			switch {
 			case errors.Is(err, notify.ErrNoSMTPHost):
 				return fmt.Errorf("%w; set [smtp] host in %s", err, c.Source())

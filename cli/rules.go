@@ -37,7 +37,7 @@ install; remove deletes exactly what install added, also after a crash.`,
 		if err != nil {
 			return nil, nil, err
 		}
-		r, err := rules.FromConfig(cfg)
+		r, err := rules.New(rules.SettingsOf(cfg))
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", cfg.Source(), err)
 		}

@@ -70,7 +70,7 @@ reuses them.`,
 					}, e, log), nil
 				},
 				NewFirewall: func(c *conf.Config) (daemon.Firewall, error) {
-					r, err := rules.FromConfig(c)
+					r, err := rules.New(rules.SettingsOf(c))
 					if err != nil {
 						return nil, err
 					}

@@ -104,7 +104,7 @@ func notifyStatus(c *conf.Config) notify.Status {
 		ns.LastResult = err.Error()
 	}
 	if ns.Off == "" {
-		ns.Off = notify.OffReason(c)
+		ns.Off = notify.OffReason(notify.SettingsOf(c))
 	}
 	return ns
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/sipprot/sipprot/notify"
 	"github.com/sipprot/sipprot/policy"
 	"github.com/sipprot/sipprot/queue"
+	"github.com/sipprot/sipprot/rules"
 	"github.com/sipprot/sipprot/store"
 )
 
@@ -174,7 +175,7 @@ func (d *Daemon) run(ctx context.Context) error {
 	d.warnGeoIP()
 	d.log.Info("state restored", "blocks", len(saved), "dir", d.cfg.State.Dir, "config", d.cfg.Source())
 
-	d.mail = notify.New(d.cfg, d.cfg.State.Dir, d.dayReport, d.log)
+	d.mail = notify.New(notify.SettingsOf(d.cfg), d.cfg.State.Dir, d.dayReport, d.log)
 	// Every long-running goroutine runs under the supervisor, which waits
 	// for them all at stop and records a service that failed to serve.
 	d.sup = newSupervisor(d.log)
@@ -503,7 +504,7 @@ func (d *Daemon) reload() error {
 		d.log.Error("config reload refused, keeping the running config", "err", err)
 		return fmt.Errorf("config reload refused: %w", err)
 	}
-	if !reflect.DeepEqual(firewallPart(cfg), firewallPart(d.cfg)) {
+	if !reflect.DeepEqual(rules.SettingsOf(cfg), rules.SettingsOf(d.cfg)) {
 		fw, err := d.opts.NewFirewall(cfg)
 		if err == nil {
 			err = fw.Install()
@@ -542,7 +543,7 @@ func (d *Daemon) reload() error {
 		d.log.Error("lists not reloaded, keeping the lists in force", "err", err)
 		d.engine.Reload(pc)
 	}
-	d.mail.Reload(cfg)
+	d.mail.Reload(notify.SettingsOf(cfg))
 	d.level.Set(cfg.Log.SlogLevel())
 	d.cfg = cfg
 	d.live.Store(cfg)
@@ -559,16 +560,6 @@ func (d *Daemon) reload() error {
 	}
 	d.log.Info("config reloaded", "config", cfg.Source())
 	return nil
-}
-
-// firewallPart is what the rules are generated from.
-func firewallPart(c *conf.Config) any {
-	return struct {
-		P      []conf.Protocol
-		R      []conf.PortRange
-		T, DNS bool
-		Q      conf.Queue
-	}{c.SIP.Protocols, c.SIP.Ports, c.TFTP.Enabled, c.DNS.Enabled, c.Queue}
 }
 
 func (d *Daemon) logStats() {

@@ -20,7 +20,7 @@ import (
 
 // writeBigList writes n random IPv4 and IPv6 prefixes, half of each, with
 // notes, and returns the first IPv4 address listed.
-func writeBigList(t *testing.T, path string, n int) netip.Addr {
+func writeBigList(t testing.TB, path string, n int) netip.Addr {
 	r := rand.New(rand.NewPCG(1, 2))
 	var buf bytes.Buffer
 	var first netip.Addr
@@ -47,14 +47,14 @@ func writeBigList(t *testing.T, path string, n int) netip.Addr {
 	return first
 }
 
-// TestReloadDoesNotPauseVerdicts reloads a 100,000-entry allow list (as
+// BenchmarkReloadDuringVerdicts reloads a 100,000-entry allow list (as
 // the watcher and the control API do: read, build, publish, lift) while
-// another goroutine judges packets as fast as it can, and measures the
-// longest gap between two verdicts, against the same loop with no reload.
-func TestReloadDoesNotPauseVerdicts(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short")
-	}
+// another goroutine judges packets as fast as it can, and reports the
+// slowest reload and the longest gap between two verdicts, against the
+// same loop with no reload. A timing, so a benchmark: `make unit` on a
+// shared machine asserts only that the list is in force.
+func BenchmarkReloadDuringVerdicts(b *testing.B) {
+	t := b
 	dir := t.TempDir()
 	cfg := conf.Defaults()
 	cfg.Lists.Allow, cfg.Lists.Deny = filepath.Join(dir, "allow"), filepath.Join(dir, "deny")
@@ -96,10 +96,11 @@ func TestReloadDoesNotPauseVerdicts(t *testing.T) {
 		<-done
 		return
 	}
-	const reloads = 5
+	reloads := 0
 	var slowest time.Duration
 	worstReload, nReload, tookReload := measure(func() {
-		for range reloads {
+		for b.Loop() {
+			reloads++
 			t0 := time.Now()
 			if _, err := d.ReloadLists(); err != nil {
 				t.Error(err)
@@ -111,16 +112,9 @@ func TestReloadDoesNotPauseVerdicts(t *testing.T) {
 	if v := d.engine.Decide(pkts[0]); v.Reason != policy.ReasonAllow {
 		t.Fatalf("the big allow list is not in force: %v", v)
 	}
-	t.Logf("%d reloads of 100,000 entries: slowest %v; verdicts meanwhile %d (%.0f/s), longest gap %v; same time without reload: %d verdicts (%.0f/s), longest gap %v",
-		reloads, slowest.Round(time.Millisecond), nReload, float64(nReload)/tookReload.Seconds(), worstReload.Round(time.Microsecond),
-		nIdle, float64(nIdle)/tookIdle.Seconds(), worstIdle.Round(time.Microsecond))
-	if slowest > time.Second {
-		t.Errorf("a reload took %v; want under 1 s", slowest)
-	}
-	// The engine swaps the sets atomically: verdicts never wait for a
-	// reload. What remains is the garbage collector's stop-the-world and
-	// the scheduler on a shared machine, hence the generous bound.
-	if worstReload > 100*time.Millisecond {
-		t.Errorf("verdicts paused for %v during the reloads", worstReload)
-	}
+	b.ReportMetric(float64(slowest.Milliseconds()), "slowest-reload-ms")
+	b.ReportMetric(float64(worstReload.Microseconds()), "gap-reloading-µs")
+	b.ReportMetric(float64(worstIdle.Microseconds()), "gap-idle-µs")
+	b.ReportMetric(float64(nReload)/tookReload.Seconds(), "verdicts-reloading/s")
+	b.ReportMetric(float64(nIdle)/tookIdle.Seconds(), "verdicts-idle/s")
 }

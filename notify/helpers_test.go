@@ -395,8 +395,8 @@ func never(t testing.TB, what string, cond func() bool) {
 }
 
 // testConfig is the defaults with the server s and recipients.
-func testConfig(s *smtpServer, recipients ...string) *conf.Config {
-	c := conf.Defaults()
+func testConfig(s *smtpServer, recipients ...string) *Settings {
+	c := SettingsOf(conf.Defaults())
 	c.Notify.Recipients = recipients
 	c.SMTP.Host = "127.0.0.1"
 	c.SMTP.TLS = conf.TLSNone
@@ -439,7 +439,7 @@ type runner struct {
 	done   chan struct{}
 }
 
-func startNotifier(t testing.TB, cfg *conf.Config, dir string, clock Clock, ca *testCA, report func(time.Time) (store.Report, error), log *slog.Logger, more ...Option) *runner {
+func startNotifier(t testing.TB, cfg *Settings, dir string, clock Clock, ca *testCA, report func(time.Time) (store.Report, error), log *slog.Logger, more ...Option) *runner {
 	t.Helper()
 	opts := append([]Option{WithClock(clock), WithLocation(paris), WithHostname("pbx1.test")}, more...)
 	if ca != nil {

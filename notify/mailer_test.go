@@ -74,31 +74,31 @@ func TestSendTestFails(t *testing.T) {
 	tests := []struct {
 		name    string
 		tlsMode string
-		setup   func(c *conf.Config, srv *smtpServer) []Option
+		setup   func(c *Settings, srv *smtpServer) []Option
 		want    string
 		wantIs  error
 	}{
-		{"no host", conf.TLSNone, func(c *conf.Config, _ *smtpServer) []Option { c.SMTP.Host = ""; return nil },
+		{"no host", conf.TLSNone, func(c *Settings, _ *smtpServer) []Option { c.SMTP.Host = ""; return nil },
 			"smtp.host is empty", ErrNoSMTPHost},
-		{"no recipients", conf.TLSNone, func(c *conf.Config, _ *smtpServer) []Option { c.Notify.Recipients = nil; return nil },
+		{"no recipients", conf.TLSNone, func(c *Settings, _ *smtpServer) []Option { c.Notify.Recipients = nil; return nil },
 			"no recipients", ErrNoRecipients},
-		{"untrusted certificate", conf.TLSStartTLS, func(*conf.Config, *smtpServer) []Option { return nil },
+		{"untrusted certificate", conf.TLSStartTLS, func(*Settings, *smtpServer) []Option { return nil },
 			"certificate signed by unknown authority", nil},
-		{"starttls not offered", conf.TLSNone, func(c *conf.Config, _ *smtpServer) []Option { c.SMTP.TLS = conf.TLSStartTLS; return nil },
+		{"starttls not offered", conf.TLSNone, func(c *Settings, _ *smtpServer) []Option { c.SMTP.TLS = conf.TLSStartTLS; return nil },
 			"does not support STARTTLS", nil},
-		{"wrong password", conf.TLSStartTLS, func(c *conf.Config, _ *smtpServer) []Option {
+		{"wrong password", conf.TLSStartTLS, func(c *Settings, _ *smtpServer) []Option {
 			c.SMTP.Username, c.SMTP.PasswordFile = "alerts", writePassword(t, "guess")
 			return []Option{WithTLSConfig(ca.client())}
 		}, "535", nil},
-		{"password file missing", conf.TLSStartTLS, func(c *conf.Config, _ *smtpServer) []Option {
+		{"password file missing", conf.TLSStartTLS, func(c *Settings, _ *smtpServer) []Option {
 			c.SMTP.Username, c.SMTP.PasswordFile = "alerts", "/nonexistent/pw"
 			return []Option{WithTLSConfig(ca.client())}
 		}, "smtp.password_file: open /nonexistent/pw", nil},
-		{"no password file", conf.TLSStartTLS, func(c *conf.Config, _ *smtpServer) []Option {
+		{"no password file", conf.TLSStartTLS, func(c *Settings, _ *smtpServer) []Option {
 			c.SMTP.Username = "alerts"
 			return []Option{WithTLSConfig(ca.client())}
 		}, "smtp.username is set but smtp.password_file is empty", nil},
-		{"refused", conf.TLSNone, func(_ *conf.Config, s *smtpServer) []Option { s.setRefuse(true); return nil },
+		{"refused", conf.TLSNone, func(_ *Settings, s *smtpServer) []Option { s.setRefuse(true); return nil },
 			"451 \"4.3.0 try again later\"", nil},
 	}
 	for _, tt := range tests {

@@ -122,7 +122,7 @@ type Notifier struct {
 	saveMu              sync.Mutex // held over snapshot and write, so writes keep their order
 
 	mu         sync.Mutex
-	cfg        *conf.Config
+	cfg        *Settings
 	doc        stateDoc
 	outbox     []*Mail // sequence order
 	dirty      bool    // doc changed since the last save
@@ -138,7 +138,7 @@ type Notifier struct {
 // in the notifier's location); the daily summary at notify.daily_at
 // covers the previous day. log may be nil. New reads the saved state;
 // a corrupt file is moved aside and logged, never fatal.
-func New(cfg *conf.Config, stateDir string, report func(day time.Time) (store.Report, error), log *slog.Logger, opts ...Option) *Notifier {
+func New(cfg *Settings, stateDir string, report func(day time.Time) (store.Report, error), log *slog.Logger, opts ...Option) *Notifier {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -224,7 +224,7 @@ func (n *Notifier) Block(ev policy.Event) {
 
 // Reload applies a new config: recipients, schedule and SMTP settings
 // apply to the next email; emails already rendered keep their recipients.
-func (n *Notifier) Reload(cfg *conf.Config) {
+func (n *Notifier) Reload(cfg *Settings) {
 	n.mu.Lock()
 	n.cfg = cfg
 	n.mu.Unlock()
@@ -268,8 +268,20 @@ func (n *Notifier) alertDue() time.Time {
 	return n.doc.LastAlert.Add(n.cfg.Notify.PerAttackEvery.Duration)
 }
 
+// Settings are the config sections the notifier reads: whom to tell and
+// when, and the SMTP server.
+type Settings struct {
+	Notify conf.Notify
+	SMTP   conf.SMTP
+}
+
+// SettingsOf takes the notifier's settings out of a loaded config.
+func SettingsOf(c *conf.Config) *Settings {
+	return &Settings{Notify: c.Notify, SMTP: c.SMTP}
+}
+
 // OffReason says why cfg lets no email go, or "" when it does.
-func OffReason(cfg *conf.Config) string {
+func OffReason(cfg *Settings) string {
 	switch {
 	case cfg.SMTP.Host == "":
 		return "smtp.host is empty"
@@ -280,7 +292,7 @@ func OffReason(cfg *conf.Config) string {
 }
 
 // recipients returns the bare addresses of notify.recipients.
-func recipients(cfg *conf.Config) []string {
+func recipients(cfg *Settings) []string {
 	out := make([]string, 0, len(cfg.Notify.Recipients))
 	for _, r := range cfg.Notify.Recipients {
 		if a, err := parseAddress(r); err == nil {
@@ -388,7 +400,7 @@ func (n *Notifier) nextSchedule(now time.Time) time.Time {
 	return next
 }
 
-func (n *Notifier) alertStep(now time.Time, cfg *conf.Config) {
+func (n *Notifier) alertStep(now time.Time, cfg *Settings) {
 	n.mu.Lock()
 	if n.doc.Batch.empty() {
 		n.mu.Unlock()
@@ -420,7 +432,7 @@ func (n *Notifier) alertStep(now time.Time, cfg *conf.Config) {
 }
 
 // dailyTime is today's notify.daily_at, in the notifier's zone.
-func (n *Notifier) dailyTime(now time.Time, cfg *conf.Config) time.Time {
+func (n *Notifier) dailyTime(now time.Time, cfg *Settings) time.Time {
 	l := now.In(n.loc)
 	at := time.Date(l.Year(), l.Month(), l.Day(), cfg.Notify.DailyAt.Hour, cfg.Notify.DailyAt.Minute, 0, 0, n.loc)
 	if !at.After(now) {
@@ -432,7 +444,7 @@ func (n *Notifier) dailyTime(now time.Time, cfg *conf.Config) time.Time {
 // dailyStep makes the summary of the day before the last daily_at that
 // has passed, once. After days without the daemon only the latest day is
 // summarized; a fresh state directory starts with the next daily_at.
-func (n *Notifier) dailyStep(ctx context.Context, now time.Time, cfg *conf.Config) {
+func (n *Notifier) dailyStep(ctx context.Context, now time.Time, cfg *Settings) {
 	next := n.dailyTime(now, cfg)
 	// The last passed daily_at is the day before the next one.
 	last := next.AddDate(0, 0, -1)

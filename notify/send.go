@@ -9,7 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/sipprot/sipprot/conf"
 )
 
 // The sender delivers the outbox oldest first. A failed delivery pauses
@@ -189,7 +188,7 @@ func parseAddress(s string) (string, error) {
 // SendTest sends a test email now, through cfg's [smtp] settings, to the
 // addresses to (notify.recipients if none), and returns the server's
 // answer. It does not touch the outbox: the operator sees the result.
-func SendTest(ctx context.Context, cfg *conf.Config, to []string, opts ...Option) (string, error) {
+func SendTest(ctx context.Context, cfg *Settings, to []string, opts ...Option) (string, error) {
 	s := newSettings(opts)
 	if cfg.SMTP.Host == "" {
 		return "", ErrNoSMTPHost

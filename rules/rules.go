@@ -48,8 +48,22 @@ func (f Family) String() string {
 // Families lists IPv4 then IPv6, the order scripts are applied in.
 var Families = []Family{IPv4, IPv6}
 
-// Rules is the firewall part of a config, checked: what to queue, the
-// guard and the DNS rule. It is immutable; build it with FromConfig.
+// Settings are the parts of the config the rules are generated from; a
+// config reload reinstalls the rules only when they change.
+type Settings struct {
+	Protocols []conf.Protocol
+	Ports     []conf.PortRange
+	TFTP, DNS bool
+	Queue     conf.Queue
+}
+
+// SettingsOf takes the firewall settings out of a loaded config.
+func SettingsOf(c *conf.Config) Settings {
+	return Settings{Protocols: c.SIP.Protocols, Ports: c.SIP.Ports, TFTP: c.TFTP.Enabled, DNS: c.DNS.Enabled, Queue: c.Queue}
+}
+
+// Rules is the firewall settings, checked: what to queue, the guard and
+// the DNS rule. It is immutable; build it with New.
 type Rules struct {
 	mode      string
 	protocols []conf.Protocol
@@ -63,18 +77,18 @@ type Rules struct {
 	exempt    []netip.Prefix
 }
 
-// ErrInvalid is wrapped by every error FromConfig returns.
+// ErrInvalid is wrapped by every error New returns.
 var ErrInvalid = errors.New("invalid firewall settings")
 
-// FromConfig takes the firewall settings out of a loaded config. conf.Load
-// has checked most of them; FromConfig also refuses what iptables would
-// (a guard over 1,000,000 packets/s), so install does not fail half-way.
-func FromConfig(c *conf.Config) (*Rules, error) {
-	q := c.Queue
+// New checks s and builds the rules. conf.Load has checked most of the
+// settings; New also refuses what iptables would (a guard over 1,000,000
+// packets/s), so install does not fail half-way.
+func New(s Settings) (*Rules, error) {
+	q := s.Queue
 	r := &Rules{
 		mode:     q.Mode,
-		tftp:     c.TFTP.Enabled,
-		dns:      c.DNS.Enabled,
+		tftp:     s.TFTP,
+		dns:      s.DNS,
 		queue:    q.Number,
 		count:    q.Count,
 		failOpen: q.FailOpen,
@@ -95,14 +109,14 @@ func FromConfig(c *conf.Config) (*Rules, error) {
 	// UDP first: most SIP is UDP, and the first rule that matches is the
 	// cheapest.
 	for _, p := range []conf.Protocol{conf.UDP, conf.TCP} {
-		if slices.Contains(c.SIP.Protocols, p) {
+		if slices.Contains(s.Protocols, p) {
 			r.protocols = append(r.protocols, p)
 		}
 	}
 	if len(r.protocols) == 0 {
 		return fail("sip.protocols has neither udp nor tcp")
 	}
-	for _, p := range c.SIP.Ports {
+	for _, p := range s.Ports {
 		if p.Lo == 0 || p.Lo > p.Hi {
 			return fail("sip.ports has an invalid range %d:%d", p.Lo, p.Hi)
 		}

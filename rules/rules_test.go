@@ -83,9 +83,9 @@ func rulesFrom(t *testing.T, toml string) *Rules {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	r, err := FromConfig(c)
+	r, err := New(SettingsOf(c))
 	if err != nil {
-		t.Fatalf("FromConfig: %v", err)
+		t.Fatalf("New: %v", err)
 	}
 	return r
 }
@@ -212,7 +212,7 @@ func TestPortMatchesSplit(t *testing.T) {
 	}
 }
 
-func TestFromConfigErrors(t *testing.T) {
+func TestNewErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		edit func(c *conf.Config)
@@ -229,7 +229,7 @@ func TestFromConfigErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := conf.Defaults()
 			tc.edit(c)
-			_, err := FromConfig(c)
+			_, err := New(SettingsOf(c))
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("err = %v, want ErrInvalid", err)
 			}
@@ -237,7 +237,7 @@ func TestFromConfigErrors(t *testing.T) {
 	}
 	c := conf.Defaults()
 	c.Queue.GuardPPS = maxGuardPPS
-	r, err := FromConfig(c)
+	r, err := New(SettingsOf(c))
 	if err != nil {
 		t.Fatalf("guard at the maximum: %v", err)
 	}
