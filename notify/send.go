@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"time"
-
 )
 
 // The sender delivers the outbox oldest first. A failed delivery pauses
