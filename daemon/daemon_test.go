@@ -357,3 +357,27 @@ func TestReloadGeoIP(t *testing.T) {
 		t.Fatalf("an allowed country after the reload: %v", d)
 	}
 }
+
+// TestFailedServiceInStatus: a control socket that cannot be served is
+// logged and named in the status, and protection goes on.
+func TestFailedServiceInStatus(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, dir, strings.Replace(baseConfig, "DIR/sipprot.sock", "DIR/file/sipprot.sock", 1))
+	defer h.stop()
+	st, err := ReadStatus(filepath.Join(dir, "state"))
+	if err != nil || st == nil {
+		t.Fatalf("status: %v, %v", st, err)
+	}
+	if why := st.Failed["control"]; !strings.Contains(why, "not a directory") {
+		t.Errorf("status failed = %v, want the control socket and why", st.Failed)
+	}
+	if len(st.Failed) != 1 {
+		t.Errorf("status failed = %v, want only the control socket", st.Failed)
+	}
+	if d := h.send("198.51.100.66", "friendly-scanner"); d.Verdict != policy.Drop {
+		t.Errorf("scanner: %v", d)
+	}
+}
