@@ -28,7 +28,10 @@ type listFixture struct {
 	dir   string
 	cfg   string
 	stdin string
-	out   strings.Builder
+	// deps are the commands' dependencies: the real ones unless a test
+	// sets some.
+	deps Deps
+	out  strings.Builder
 	// filter, if set, rewrites the transcript before it is compared
 	// (times and pids of a live daemon).
 	filter func(string) string
@@ -59,7 +62,7 @@ func (f *listFixture) write(name, text string) {
 // stdout, stderr and error in the transcript, and returns stdout.
 func (f *listFixture) run(args ...string) string {
 	f.t.Helper()
-	root := newRoot()
+	root := NewRoot(f.deps)
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)
@@ -187,10 +190,8 @@ func TestListRemoveGolden(t *testing.T) {
 
 // On a terminal, remove --all asks first.
 func TestListRemoveAllAsks(t *testing.T) {
-	old := stdinIsTerminal
-	stdinIsTerminal = func(io.Reader) bool { return true }
-	t.Cleanup(func() { stdinIsTerminal = old })
 	f := newListFixture(t)
+	f.deps.StdinIsTerminal = func(io.Reader) bool { return true }
 	f.write("denylist", "# scanners\n203.0.113.0/24\n198.51.100.66\n")
 	f.stdin = "n\n"
 	f.run("deny", "remove", "--all")

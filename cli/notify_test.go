@@ -63,10 +63,8 @@ func TestNotifyRecipientsGolden(t *testing.T) {
 
 // On a terminal, remove asks first.
 func TestNotifyRemoveAsks(t *testing.T) {
-	old := stdinIsTerminal
-	stdinIsTerminal = func(io.Reader) bool { return true }
-	t.Cleanup(func() { stdinIsTerminal = old })
 	f := newListFixture(t)
+	f.deps.StdinIsTerminal = func(io.Reader) bool { return true }
 	f.write("sipprot.conf", notifyConf)
 	f.stdin = "n\n"
 	f.run("notify", "remove", "night@example.com")

@@ -69,13 +69,13 @@ func (d *Daemon) controlHandler() http.Handler {
 		}
 		control.WriteJSON(w, http.StatusOK, struct{}{})
 	})
-	mux.HandleFunc("POST "+control.PathGeoIPReload, func(w http.ResponseWriter, _ *http.Request) {
-		g := d.geo.Load()
-		if _, err := g.Reload(); err != nil {
-			control.WriteError(w, http.StatusUnprocessableEntity, fmt.Errorf("geoip reload: %w", err))
+	mux.HandleFunc("POST "+control.PathGeoIPReload, func(w http.ResponseWriter, r *http.Request) {
+		st, err := local{d}.ReloadGeoIP(r.Context())
+		if err != nil {
+			control.WriteError(w, http.StatusUnprocessableEntity, err)
 			return
 		}
-		control.WriteJSON(w, http.StatusOK, g.Status())
+		control.WriteJSON(w, http.StatusOK, st)
 	})
 	mux.HandleFunc("GET "+control.PathReport, func(w http.ResponseWriter, r *http.Request) {
 		rep, err := d.Report(r.URL.Query().Get("date"))

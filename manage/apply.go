@@ -110,14 +110,18 @@ func (a *ConfigApplied) Text() string {
 // applyConfig tells the running daemon to reload the edited config.
 func (s *Service) applyConfig(ctx context.Context, c *conf.Config) *ConfigApplied {
 	a := &ConfigApplied{Socket: c.Admin.Socket}
-	err := s.daemon(c).ReloadConfig(ctx)
+	a.Live, a.NoDaemon, a.Err = outcome(s.daemon(c).ReloadConfig(ctx))
+	return a
+}
+
+// outcome sorts the error of a change put to the daemon: in force (live),
+// no daemon runs (the file is the change), or why a running one did not.
+func outcome(err error) (live, noDaemon bool, why error) {
 	switch {
 	case err == nil:
-		a.Live = true
+		return true, false, nil
 	case errors.Is(err, control.ErrNoDaemon):
-		a.NoDaemon = true
-	default:
-		a.Err = err
+		return false, true, nil
 	}
-	return a
+	return false, false, err
 }

@@ -218,13 +218,9 @@ func (s *Service) Remove(ctx context.Context, k Kind, addrs []string) (*RemoveRe
 	return r, err
 }
 
-// ConfirmAll asks whether to empty a list of n entries (where names it);
-// false or an error removes nothing.
-type ConfirmAll func(n int, where string) (bool, error)
-
 // RemoveAll empties the list and keeps its comments. confirm, if not
 // nil, is asked first.
-func (s *Service) RemoveAll(ctx context.Context, k Kind, confirm ConfirmAll) (*RemoveResult, error) {
+func (s *Service) RemoveAll(ctx context.Context, k Kind, confirm Confirm) (*RemoveResult, error) {
 	c, err := s.opts.Config()
 	if err != nil {
 		return nil, err
@@ -234,7 +230,8 @@ func (s *Service) RemoveAll(ctx context.Context, k Kind, confirm ConfirmAll) (*R
 		if err != nil {
 			return nil, err
 		}
-		ok, err := confirm(d.Len(), k.Where(c))
+		ok, err := confirm(fmt.Sprintf("Remove all %s from %s? Comments stay.", Plural(d.Len(), "entry", "entries"), k.Where(c)),
+			"remove --all empties "+k.Where(c))
 		if err != nil {
 			return nil, err
 		}
