@@ -8,10 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"net/netip"
-
 	"github.com/sipprot/sipprot/policy"
 	"github.com/sipprot/sipprot/store"
+	"net/netip"
 )
 
 func TestStatusTable(t *testing.T) {
