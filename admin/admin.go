@@ -3,11 +3,12 @@
 // notification recipients and the country database, served by the daemon
 // on [admin] listen.
 //
-// The page changes nothing by itself: every action runs the sipprot
-// command that does the same from a shell (Options.RunCLI), and settings
-// are written with conf.SetKeys, the code `config check` validates with.
-// So the page, the CLI and the running daemon always agree, and the page
-// shows the command it ran and what it printed.
+// The page changes nothing by itself: every action is the operation of
+// package manage that the sipprot command doing the same from a shell
+// runs (Options.Service), settings included (conf.SetKeys, the code
+// `config check` validates with). So the page, the CLI and the running
+// daemon always agree, and the page shows that command and what it
+// prints.
 //
 // Security: a login with the secret in the token file (EnsureToken), a
 // server-side session in an HttpOnly, SameSite=Strict cookie, a CSRF
@@ -21,17 +22,16 @@
 package admin
 
 import (
-	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/sipprot/sipprot/conf"
+	"github.com/sipprot/sipprot/manage"
 )
 
 // Options configure the page.
@@ -42,10 +42,9 @@ type Options struct {
 	// Config returns the config in force in the daemon; nil means load
 	// ConfigPath.
 	Config func() *conf.Config
-	// RunCLI runs one sipprot command in-process (adding --config
-	// ConfigPath) and returns what it printed; every change goes
-	// through it.
-	RunCLI func(ctx context.Context, args []string, stdin io.Reader) (stdout, stderr string, err error)
+	// Service runs the operations, on ConfigPath; every read and change
+	// goes through it.
+	Service *manage.Service
 	// TokenFile holds the login secret (TokenPath); New creates it if
 	// missing.
 	TokenFile string
@@ -58,7 +57,7 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Limits on requests: uploads are list CSVs, commands are local.
+// Limits on requests: uploads are list CSVs, operations are local.
 const (
 	maxBody       = 8 << 20
 	cliTimeout    = 2 * time.Minute
@@ -77,8 +76,8 @@ type server struct {
 // New returns the page's handler. It creates the token file if there is
 // none yet.
 func New(opts Options) (http.Handler, error) {
-	if opts.ConfigPath == "" || opts.RunCLI == nil || opts.TokenFile == "" {
-		return nil, errors.New("admin: ConfigPath, RunCLI and TokenFile are required")
+	if opts.ConfigPath == "" || opts.Service == nil || opts.TokenFile == "" {
+		return nil, errors.New("admin: ConfigPath, Service and TokenFile are required")
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -123,7 +122,7 @@ func (s *server) routes() {
 	m.HandleFunc("GET /{$}", s.auth(s.overview))
 	m.HandleFunc("GET /settings", s.auth(s.settingsPage))
 	m.HandleFunc("POST /settings", s.auth(s.saveSettings))
-	for _, k := range []listKind{allowList, denyList} {
+	for _, k := range []listKind{manage.Allow, manage.Deny} {
 		m.HandleFunc("GET /"+string(k), s.auth(s.listPage(k)))
 		m.HandleFunc("POST /"+string(k)+"/add", s.auth(s.listAdd(k)))
 		m.HandleFunc("POST /"+string(k)+"/remove", s.auth(s.listRemove(k)))

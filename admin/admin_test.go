@@ -2,55 +2,90 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sipprot/sipprot/control"
+	"github.com/sipprot/sipprot/geoip"
+	"github.com/sipprot/sipprot/manage"
+	"github.com/sipprot/sipprot/store"
 )
 
 const testListen = "127.0.0.1:8465"
 
-// fakeCLI answers the page's commands with canned output and records
-// them, so these tests see exactly what the page runs.
-type fakeCLI struct {
-	mu    sync.Mutex
-	calls [][]string
-	out   map[string]string // first words of the command -> stdout
+// fakeDaemon is the running daemon as the page's operations see it: it
+// answers with canned blocks and records every change it is asked to
+// put in force, so these tests see what the page does to it.
+type fakeDaemon struct {
+	mu      sync.Mutex
+	changes []string
+	blocks  []store.BlockJSON
 }
 
-func (f *fakeCLI) run(_ context.Context, args []string, stdin io.Reader) (string, string, error) {
+func (f *fakeDaemon) record(change string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, args)
-	line := strings.Join(args, " ")
-	best := ""
-	for k := range f.out {
-		if strings.HasPrefix(line, k) && len(k) > len(best) {
-			best = k
-		}
-	}
-	if best == "" {
-		return "", "", errors.New("fake: no answer for " + line)
-	}
-	return f.out[best], "", nil
+	f.changes = append(f.changes, change)
 }
 
-func (f *fakeCLI) last() []string {
+func (f *fakeDaemon) changed() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.calls) == 0 {
-		return nil
+	return slices.Clone(f.changes)
+}
+
+func (f *fakeDaemon) Status(context.Context) (*control.Status, error) {
+	return &control.Status{PID: 42, Running: true, Started: time.Now(), Updated: time.Now()}, nil
+}
+
+func (f *fakeDaemon) Blocks(context.Context) ([]store.BlockJSON, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.blocks), nil
+}
+
+func (f *fakeDaemon) Unblock(_ context.Context, ips []string) ([]control.UnblockResult, error) {
+	f.record("unblock " + strings.Join(ips, " "))
+	var res []control.UnblockResult
+	for _, ip := range ips {
+		res = append(res, control.UnblockResult{IP: ip})
 	}
-	return f.calls[len(f.calls)-1]
+	return res, nil
+}
+
+func (f *fakeDaemon) ReloadLists(context.Context) (control.ListsReply, error) {
+	f.record("reload lists")
+	return control.ListsReply{Lifted: []string{}}, nil
+}
+
+func (f *fakeDaemon) ReloadConfig(context.Context) error {
+	f.record("reload config")
+	return nil
+}
+
+func (f *fakeDaemon) Report(_ context.Context, date string) (store.Report, error) {
+	return store.Report{Date: date}, nil
+}
+
+func (f *fakeDaemon) ReloadGeoIP(context.Context) (geoip.Status, error) {
+	f.record("reload geoip")
+	return geoip.Status{}, nil
 }
 
 type fixture struct {
@@ -58,7 +93,7 @@ type fixture struct {
 	dir    string
 	cfg    string
 	token  string
-	cli    *fakeCLI
+	daemon *fakeDaemon
 	h      http.Handler
 	cookie *http.Cookie
 	csrf   string
@@ -68,20 +103,15 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "sipprot.conf")
-	text := "# the operator's own comment\n[sip]\nblock_time = \"10m\" # kept\n\n[admin]\nsocket = \"" + filepath.Join(dir, "none.sock") + "\"\n"
+	text := fmt.Sprintf("# the operator's own comment\n[sip]\nblock_time = \"10m\" # kept\n\n[lists]\nallow = %q\ndeny = %q\n\n[state]\ndir = %q\n\n[admin]\nsocket = %q\n",
+		filepath.Join(dir, "allowlist"), filepath.Join(dir, "denylist"), filepath.Join(dir, "state"), filepath.Join(dir, "none.sock"))
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, dir: dir, cfg: cfg, cli: &fakeCLI{out: map[string]string{
-		"status":              `{"allow":1,"deny":0,"dynamic_permanent":0,"dynamic_temporary":0,"daemon_running":false,"daemon":null}`,
-		"report":              `{"date":"2026-01-01","attacks":0,"hours":[]}`,
-		"geoip status --json": `{"usable":false,"file":"/x.mmdb","problem":"no database"}`,
-		"allow list --json":   `{"list":"allow","file":"/etc/sipprot/allowlist","entries":[]}`,
-		"deny list --json":    `{"list":"deny","file":"/etc/sipprot/denylist","entries":[]}`,
-		"allow add":           "added\n",
-	}}}
+	f := &fixture{t: t, dir: dir, cfg: cfg, daemon: &fakeDaemon{}}
 	tokenFile := filepath.Join(dir, "state", "admin.token")
-	h, err := New(Options{ConfigPath: cfg, RunCLI: f.cli.run, TokenFile: tokenFile, Listen: testListen,
+	svc := manage.New(manage.Options{ConfigPath: cfg, MustExist: true, Daemon: f.daemon})
+	h, err := New(Options{ConfigPath: cfg, Service: svc, TokenFile: tokenFile, Listen: testListen,
 		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -135,9 +165,25 @@ func (f *fixture) login() {
 		f.t.Fatal("no CSRF token in the page")
 	}
 	f.csrf = m[1]
-	f.cli.mu.Lock()
-	f.cli.calls = nil
-	f.cli.mu.Unlock()
+}
+
+func (f *fixture) path(name string) string { return filepath.Join(f.dir, name) }
+
+func (f *fixture) write(name, text string) {
+	f.t.Helper()
+	if err := os.WriteFile(f.path(name), []byte(text), 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// read returns a file's contents, "" when it does not exist.
+func (f *fixture) read(name string) string {
+	f.t.Helper()
+	b, err := os.ReadFile(f.path(name))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		f.t.Fatal(err)
+	}
+	return string(b)
 }
 
 func TestSessionCookie(t *testing.T) {
@@ -166,8 +212,8 @@ func TestNoSession(t *testing.T) {
 	if w := f.do("POST", "/allow/add", url.Values{"address": {"192.0.2.7"}, "csrf": {"x"}}); w.Code != http.StatusForbidden {
 		t.Errorf("POST with a forged cookie: %d, want 403", w.Code)
 	}
-	if n := len(f.cli.calls); n != 0 {
-		t.Errorf("commands ran without a session: %v", f.cli.calls)
+	if got := f.read("allowlist"); got != "" || len(f.daemon.changed()) != 0 {
+		t.Errorf("changes made without a session: allowlist %q, daemon %v", got, f.daemon.changed())
 	}
 }
 
@@ -183,8 +229,8 @@ func TestCSRF(t *testing.T) {
 			t.Errorf("%s CSRF token: %d, want 403", name, w.Code)
 		}
 	}
-	if f.cli.last() != nil {
-		t.Fatalf("a command ran without the CSRF token: %v", f.cli.calls)
+	if got := f.read("allowlist"); got != "" || len(f.daemon.changed()) != 0 {
+		t.Fatalf("changes made without the CSRF token: allowlist %q, daemon %v", got, f.daemon.changed())
 	}
 	// A token in the query string is not the form's: refused too.
 	if w := f.do("POST", "/allow/add?csrf="+url.QueryEscape(f.csrf), url.Values{"address": {"192.0.2.7"}}); w.Code != http.StatusForbidden {
@@ -194,13 +240,16 @@ func TestCSRF(t *testing.T) {
 	if w.Code != http.StatusSeeOther {
 		t.Fatalf("with the token: %d %s", w.Code, w.Body)
 	}
-	want := "allow add --note=-x front -- 192.0.2.7"
-	if got := strings.Join(f.cli.last(), " "); got != want {
-		t.Errorf("ran %q, want %q", got, want)
+	if got := f.read("allowlist"); got != "192.0.2.7 -x front\n" {
+		t.Errorf("allowlist %q, want the entry with its note", got)
 	}
-	// The next page shows the command and its output.
+	if got := f.daemon.changed(); !slices.Equal(got, []string{"reload lists"}) {
+		t.Errorf("daemon asked %v, want the lists reloaded", got)
+	}
+	// The next page shows the command that does the same, and its output.
 	body := f.do("GET", "/allow", nil).Body.String()
-	if !strings.Contains(body, "$ sipprot allow add &#39;--note=-x front&#39; -- 192.0.2.7") || !strings.Contains(body, "added") {
+	if !strings.Contains(body, "$ sipprot allow add &#39;--note=-x front&#39; -- 192.0.2.7") ||
+		!strings.Contains(body, "added 192.0.2.7 to the allow list ("+f.path("allowlist")+")\nin force in the running daemon (allow 0, deny 0 entries)") {
 		t.Errorf("the result is not on the page:\n%s", body)
 	}
 }
@@ -208,16 +257,18 @@ func TestCSRF(t *testing.T) {
 func TestGetChangesNothing(t *testing.T) {
 	f := newFixture(t)
 	f.login()
-	for _, path := range []string{"/allow/add", "/allow/remove", "/blocks/unblock", "/settings?sip.block_time=1m", "/logout", "/geoip/update"} {
+	f.write("allowlist", "192.0.2.7\n")
+	f.daemon.blocks = []store.BlockJSON{{IP: netip.MustParseAddr("198.51.100.66"), Reason: "user_agent", Active: true, Count: 1, Until: time.Now().Add(time.Hour)}}
+	config := f.read("sipprot.conf")
+	for _, path := range []string{"/allow/add", "/allow/remove", "/blocks/unblock", "/settings?sip.block_time=1m", "/logout", "/geoip/update",
+		"/", "/allow", "/blocks", "/geoip", "/notifications"} {
 		f.do("GET", path, nil)
 	}
-	for _, c := range f.cli.calls {
-		if c[0] != "status" && c[0] != "report" && c[0] != "geoip" && !(len(c) > 1 && c[1] == "list") {
-			t.Errorf("a GET ran %v", c)
-		}
-		if c[0] == "geoip" && c[1] == "update" {
-			t.Errorf("a GET ran %v", c)
-		}
+	if got := f.daemon.changed(); len(got) != 0 {
+		t.Errorf("GETs asked the daemon for %v", got)
+	}
+	if f.read("allowlist") != "192.0.2.7\n" || f.read("sipprot.conf") != config || f.read("country.mmdb") != "" {
+		t.Errorf("a GET changed a file")
 	}
 	if w := f.do("GET", "/allow/add", nil); w.Code != http.StatusMethodNotAllowed {
 		t.Errorf("GET /allow/add: %d, want 405", w.Code)
@@ -344,9 +395,11 @@ func TestLogout(t *testing.T) {
 
 func TestAttackerTextEscaped(t *testing.T) {
 	f := newFixture(t)
-	f.cli.out["allow list --json"] = `{"list":"allow","file":"/a","entries":[{"network":"192.0.2.7/32","note":"<script>alert(1)</script>"}]}`
-	f.cli.out["status --dynamic --json"] = `{"dynamic_list":[{"ip":"198.51.100.66","reason":"user_agent","active":true,"permanent":false,"count":1,"hits":1,` +
-		`"first":"2026-01-01T00:00:00Z","last":"2026-01-01T00:00:00Z","until":"2099-01-01T00:00:00Z","user_agent":"<script>alert(2)</script>\"><img src=x onerror=alert(3)>","country":"<b>"}]}`
+	f.write("allowlist", "192.0.2.7 <script>alert(1)</script>\n")
+	if err := json.Unmarshal([]byte(`[{"ip":"198.51.100.66","reason":"user_agent","active":true,"permanent":false,"count":1,"hits":1,`+
+		`"first":"2026-01-01T00:00:00Z","last":"2026-01-01T00:00:00Z","until":"2099-01-01T00:00:00Z","user_agent":"<script>alert(2)</script>\"><img src=x onerror=alert(3)>","country":"<b>"}]`), &f.daemon.blocks); err != nil {
+		t.Fatal(err)
+	}
 	f.login()
 	for path, want := range map[string]string{
 		"/allow":  "&lt;script&gt;alert(1)&lt;/script&gt;",
@@ -472,21 +525,34 @@ func TestDefaultsDocumented(t *testing.T) {
 
 func TestConfirmBeforeRemove(t *testing.T) {
 	f := newFixture(t)
-	f.cli.out["allow remove"] = "removed\n"
+	const list = "# phones\n192.0.2.7 front desk\n198.51.100.9\n"
+	f.write("allowlist", list)
 	f.login()
 	w := f.do("POST", "/allow/remove", url.Values{"csrf": {f.csrf}, "all": {"1"}})
 	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "Remove every entry") {
 		t.Fatalf("no confirmation: %d", w.Code)
 	}
-	if c := f.cli.last(); c != nil && c[1] == "remove" {
-		t.Fatalf("removed before the confirmation: %v", c)
+	if got := f.read("allowlist"); got != list {
+		t.Fatalf("removed before the confirmation: %q", got)
+	}
+	// A selection is all or nothing: "-rf" is no address, so nothing goes.
+	f.do("POST", "/allow/remove", url.Values{"csrf": {f.csrf}, "sel": {"192.0.2.7/32", "-rf"}, "confirm": {"yes"}})
+	if got := f.read("allowlist"); got != list {
+		t.Errorf("a bad selection removed entries: %q", got)
+	}
+	if body := f.do("GET", "/allow", nil).Body.String(); !strings.Contains(body, "$ sipprot allow remove --yes -- 192.0.2.7/32 -rf") ||
+		!strings.Contains(body, "error: nothing removed: ") {
+		t.Errorf("the refusal is not on the page:\n%s", body)
+	}
+	f.do("POST", "/allow/remove", url.Values{"csrf": {f.csrf}, "sel": {"192.0.2.7/32"}, "confirm": {"yes"}})
+	if got := f.read("allowlist"); got != "# phones\n198.51.100.9\n" {
+		t.Errorf("after removing one: %q", got)
 	}
 	f.do("POST", "/allow/remove", url.Values{"csrf": {f.csrf}, "all": {"1"}, "confirm": {"yes"}})
-	if got := strings.Join(f.cli.last(), " "); got != "allow remove --all --yes" {
-		t.Errorf("ran %q", got)
+	if got := f.read("allowlist"); got != "# phones\n" {
+		t.Errorf("after removing all: %q", got)
 	}
-	f.do("POST", "/allow/remove", url.Values{"csrf": {f.csrf}, "sel": {"192.0.2.7/32", "-rf"}, "confirm": {"yes"}})
-	if got := strings.Join(f.cli.last(), " "); got != "allow remove --yes -- 192.0.2.7/32 -rf" {
-		t.Errorf("ran %q", got)
+	if body := f.do("GET", "/allow", nil).Body.String(); !strings.Contains(body, "$ sipprot allow remove --all --yes") {
+		t.Errorf("the command is not on the page:\n%s", body)
 	}
 }

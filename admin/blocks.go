@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -29,13 +30,19 @@ type blocksData struct {
 func (s *server) blocksPage(w http.ResponseWriter, r *http.Request, se *session) {
 	q := r.URL.Query()
 	d := blocksData{Address: strings.TrimSpace(q.Get("address")), Reason: q.Get("reason"), Country: strings.ToUpper(q.Get("country"))}
-	var st statusDoc
-	if err := s.runJSON(r.Context(), &st, "status", "--dynamic", "--json"); err != nil {
-		d.Err = err.Error()
+	// As `status --dynamic --json`: what the page lists is what the
+	// CLI's status does.
+	var all []store.BlockJSON
+	if st, err := s.opts.Service.Status(r.Context()); err != nil {
+		d.Err = readErr(err, "status", "--dynamic", "--json").Error()
+	} else {
+		for _, b := range append(st.Permanent, st.Temporary...) {
+			all = append(all, store.ToJSON(b))
+		}
 	}
 	now := s.opts.Now()
 	match := addressFilter(d.Address)
-	for _, b := range st.DynamicList {
+	for _, b := range all {
 		if !slices.Contains(d.Reasons, b.Reason) {
 			d.Reasons = append(d.Reasons, b.Reason)
 		}
@@ -55,7 +62,7 @@ func (s *server) blocksPage(w http.ResponseWriter, r *http.Request, se *session)
 	}
 	slices.Sort(d.Reasons)
 	slices.Sort(d.Countries)
-	d.Total, d.Shown = len(st.DynamicList), len(d.Permanent)+len(d.Temporary)
+	d.Total, d.Shown = len(all), len(d.Permanent)+len(d.Temporary)
 	s.render(w, http.StatusOK, "blocks", s.page(se, "Dynamic blocks", "blocks", d))
 }
 
@@ -92,7 +99,9 @@ func (s *server) unblock(w http.ResponseWriter, r *http.Request, se *session) {
 	if len(sel) == 0 {
 		s.sessions.setFlash(se, &flash{Text: "Nothing selected: tick the addresses to unblock."})
 	} else {
-		s.change(r, se, nil, append([]string{"unblock", "--"}, sel...)...)
+		s.change(r, se, func(ctx context.Context) (string, string, error) {
+			return output(s.opts.Service.Unblock(ctx, sel))
+		}, append([]string{"unblock", "--"}, sel...)...)
 	}
 	redirect(w, r, "/blocks")
 }

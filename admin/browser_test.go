@@ -1,10 +1,10 @@
 package admin_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -24,13 +24,14 @@ import (
 	"github.com/sipprot/sipprot/admin"
 	"github.com/sipprot/sipprot/cli"
 	"github.com/sipprot/sipprot/daemon/daemontest"
+	"github.com/sipprot/sipprot/manage"
 	"github.com/sipprot/sipprot/policy"
 )
 
 // The browser test drives the page in a real headless Chromium, against
 // a real daemon running in the test process (idle queues, no firewall):
-// every change the page makes goes through the CLI to the daemon, and the
-// test checks it with the CLI and with the daemon's engine.
+// every change the page makes goes through manage to the daemon's control
+// API, and the test checks it with the CLI and with the daemon's engine.
 
 // chromiumPath finds the browser: $SIPPROT_CHROMIUM, then the usual names.
 func chromiumPath() string {
@@ -76,18 +77,16 @@ func (w *world) startDaemon() {
 	w.engine = w.daemon.Engine
 }
 
-// startPage serves the page on 127.0.0.1 as the daemon would, the CLI
-// running in-process.
+// startPage serves the page on 127.0.0.1 as the daemon would, its
+// operations reaching the daemon through the control API.
 func (w *world) startPage() {
 	srv := httptest.NewUnstartedServer(nil)
 	h, err := admin.New(admin.Options{
 		ConfigPath: w.cfg,
-		RunCLI: func(ctx context.Context, args []string, stdin io.Reader) (string, string, error) {
-			return cli.RunArgs(ctx, append([]string{"--config", w.cfg}, args...), stdin)
-		},
-		TokenFile: w.path("state/admin.token"),
-		Listen:    srv.Listener.Addr().String(),
-		Log:       slog.New(slog.NewTextHandler(w.t.Output(), nil)),
+		Service:    manage.New(manage.Options{ConfigPath: w.cfg, MustExist: true, Daemon: w.daemon.Client}),
+		TokenFile:  w.path("state/admin.token"),
+		Listen:     srv.Listener.Addr().String(),
+		Log:        slog.New(slog.NewTextHandler(w.t.Output(), nil)),
 	})
 	if err != nil {
 		w.t.Fatal(err)
@@ -101,11 +100,15 @@ func (w *world) startPage() {
 // cli runs sipprot with the world's config, as an operator would.
 func (w *world) cli(args ...string) string {
 	w.t.Helper()
-	out, errOut, err := cli.RunArgs(context.Background(), append([]string{"--config", w.cfg}, args...), nil)
-	if err != nil {
-		w.t.Fatalf("sipprot %s: %v\n%s", strings.Join(args, " "), err, errOut)
+	root := cli.NewRoot(cli.Deps{})
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(append([]string{"--config", w.cfg}, args...))
+	if err := root.Execute(); err != nil {
+		w.t.Fatalf("sipprot %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
 	}
-	return out
+	return out.String()
 }
 
 // listed returns the networks of a list, as `list --json` has them.

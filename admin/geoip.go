@@ -1,14 +1,14 @@
 package admin
 
 import (
-	"errors"
+	"context"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/sipprot/sipprot/conf"
-	"github.com/sipprot/sipprot/control"
 	"github.com/sipprot/sipprot/geoip"
+	"github.com/sipprot/sipprot/manage"
 )
 
 type geoipData struct {
@@ -20,11 +20,10 @@ type geoipData struct {
 
 func (s *server) geoipPage(w http.ResponseWriter, r *http.Request, se *session) {
 	var d geoipData
-	var st geoip.Status
-	if err := s.runJSON(r.Context(), &st, "geoip", "status", "--json"); err != nil {
-		d.Err = err.Error()
+	if g, err := s.opts.Service.GeoIP(); err != nil {
+		d.Err = readErr(err, "geoip", "status", "--json").Error()
 	} else {
-		d.Status = &st
+		d.Status = &g.Status
 	}
 	selected := map[string]bool{}
 	if c, err := s.loadConfigFile(); err != nil {
@@ -49,11 +48,13 @@ func (s *server) saveCountries(w http.ResponseWriter, r *http.Request, se *sessi
 	}
 	slices.Sort(codes)
 	f := &flash{}
-	if err := conf.SetKey(s.opts.ConfigPath, "sip", "blocked_countries", codes); err != nil {
+	ctx, cancel := context.WithTimeout(r.Context(), cliTimeout)
+	defer cancel()
+	if a, err := s.opts.Service.SetKeys(ctx, conf.Edit{Section: "sip", Key: "blocked_countries", Value: codes}); err != nil {
 		f.Text = err.Error()
 	} else {
 		s.opts.Log.Info("admin page settings saved", "keys", []string{"sip.blocked_countries"}, "value", codes, "remote", r.RemoteAddr)
-		msg, err := s.reloadConfig(r.Context())
+		msg, err := appliedText(a)
 		f.OK = err == nil
 		f.Text = "saved sip.blocked_countries = [" + strings.Join(codes, ", ") + "] to " + s.opts.ConfigPath + "\n"
 		if err != nil {
@@ -66,17 +67,21 @@ func (s *server) saveCountries(w http.ResponseWriter, r *http.Request, se *sessi
 	redirect(w, r, "/geoip")
 }
 
-// geoipUpdate runs `geoip update`, then has the daemon load the new file
-// at once rather than at its next check.
+// geoipUpdate runs `geoip update`: the daemon loads the new file at
+// once rather than at its next check.
 func (s *server) geoipUpdate(w http.ResponseWriter, r *http.Request, se *session) {
-	res := s.change(r, se, nil, "geoip", "update")
-	if res.err == nil {
-		err := control.NewClient(s.opts.Config().Admin.Socket).Post(r.Context(), control.PathGeoIPReload, nil, nil)
-		if err != nil && !errors.Is(err, control.ErrNoDaemon) {
-			f := res.flash()
-			f.OK, f.Text = false, f.Text+"\nthe daemon did not load it: "+err.Error()
-			s.sessions.setFlash(se, f)
-		}
+	var updated *manage.GeoIPUpdated
+	res := s.change(r, se, func(ctx context.Context) (string, string, error) {
+		var warned strings.Builder
+		u, err := s.opts.Service.GeoIPUpdate(ctx, nil, func(w string) { warned.WriteString(w + "\n") })
+		updated = u
+		out, errOut, err := output(u, err)
+		return out, warned.String() + errOut, err
+	}, "geoip", "update")
+	if res.err == nil && updated.Err != nil {
+		f := res.flash()
+		f.OK, f.Text = false, f.Text+"\nthe daemon did not load it: "+updated.Err.Error()
+		s.sessions.setFlash(se, f)
 	}
 	redirect(w, r, "/geoip")
 }

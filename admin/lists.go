@@ -2,20 +2,18 @@ package admin
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"strings"
+
+	"github.com/sipprot/sipprot/manage"
 )
 
-// listKind is the allow or the deny list, as the CLI names them.
-type listKind string
+// listKind is the allow or the deny list.
+type listKind = manage.Kind
 
-const (
-	allowList listKind = "allow"
-	denyList  listKind = "deny"
-)
-
-func (k listKind) title() string {
-	if k == allowList {
+func title(k listKind) string {
+	if k == manage.Allow {
 		return "Allow list"
 	}
 	return "Deny list"
@@ -25,32 +23,34 @@ type listData struct {
 	Kind    string
 	Title   string
 	File    string
-	Entries []entryJSON
+	Entries []manage.Entry
 	Err     string
 }
 
 func (s *server) listPage(k listKind) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, se *session) {
-		d := listData{Kind: string(k), Title: k.title()}
-		var doc listDoc
-		if err := s.runJSON(r.Context(), &doc, string(k), "list", "--json"); err != nil {
-			d.Err = err.Error()
+		d := listData{Kind: string(k), Title: title(k)}
+		if l, err := s.opts.Service.List(k); err != nil {
+			d.Err = readErr(err, string(k), "list", "--json").Error()
 		} else {
-			d.File, d.Entries = doc.File, doc.Entries
+			d.File, d.Entries = l.File, l.Entries
 		}
-		s.render(w, http.StatusOK, "list", s.page(se, k.title(), string(k), d))
+		s.render(w, http.StatusOK, "list", s.page(se, title(k), string(k), d))
 	}
 }
 
-// listAdd runs `allow add ADDR --note NOTE`. The "--" keeps an address
-// typed as "-x" from being read as a flag.
+// listAdd is `allow add ADDR --note NOTE`; the "--" of the command shown
+// is what keeps an address typed as "-x" from being read as a flag.
 func (s *server) listAdd(k listKind) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, se *session) {
+		addr, note := strings.TrimSpace(r.PostFormValue("address")), r.PostFormValue("note")
 		args := []string{string(k), "add"}
-		if note := r.PostFormValue("note"); note != "" {
+		if note != "" {
 			args = append(args, "--note="+note)
 		}
-		s.change(r, se, nil, append(args, "--", strings.TrimSpace(r.PostFormValue("address")))...)
+		s.change(r, se, func(ctx context.Context) (string, string, error) {
+			return output(s.opts.Service.Add(ctx, k, addr, note))
+		}, append(args, "--", addr)...)
 		redirect(w, r, "/"+string(k))
 	}
 }
@@ -70,11 +70,11 @@ func (s *server) listRemove(k listKind) handlerFunc {
 		if r.PostFormValue("confirm") != "yes" {
 			c := confirmData{Action: back + "/remove", Back: back, Button: "Yes, remove", Items: sel}
 			if all {
-				c.Question = "Remove every entry from the " + strings.ToLower(k.title()) + "? Comments in the file stay."
+				c.Question = "Remove every entry from the " + strings.ToLower(title(k)) + "? Comments in the file stay."
 				c.Hidden = append(c.Hidden, hidden{"all", "1"})
 				c.Items = nil
 			} else {
-				c.Question = "Remove these entries from the " + strings.ToLower(k.title()) + "?"
+				c.Question = "Remove these entries from the " + strings.ToLower(title(k)) + "?"
 				for _, v := range sel {
 					c.Hidden = append(c.Hidden, hidden{"sel", v})
 				}
@@ -83,15 +83,19 @@ func (s *server) listRemove(k listKind) handlerFunc {
 			return
 		}
 		if all {
-			s.change(r, se, nil, string(k), "remove", "--all", "--yes")
+			s.change(r, se, func(ctx context.Context) (string, string, error) {
+				return output(s.opts.Service.RemoveAll(ctx, k, nil))
+			}, string(k), "remove", "--all", "--yes")
 		} else {
-			s.change(r, se, nil, append([]string{string(k), "remove", "--yes", "--"}, sel...)...)
+			s.change(r, se, func(ctx context.Context) (string, string, error) {
+				return output(s.opts.Service.Remove(ctx, k, sel))
+			}, append([]string{string(k), "remove", "--yes", "--"}, sel...)...)
 		}
 		redirect(w, r, back)
 	}
 }
 
-// listImport runs `allow import -` with the uploaded CSV: all or nothing,
+// listImport is `allow import -` with the uploaded CSV: all or nothing,
 // the bad rows listed with their lines.
 func (s *server) listImport(k listKind) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, se *session) {
@@ -102,7 +106,9 @@ func (s *server) listImport(k listKind) handlerFunc {
 			return
 		}
 		defer f.Close()
-		s.change(r, se, f, string(k), "import", "-")
+		s.change(r, se, func(ctx context.Context) (string, string, error) {
+			return output(s.opts.Service.Import(ctx, k, f, "stdin"))
+		}, string(k), "import", "-")
 		redirect(w, r, "/"+string(k))
 	}
 }
@@ -110,15 +116,15 @@ func (s *server) listImport(k listKind) handlerFunc {
 // listExport sends `allow export` as a file to save.
 func (s *server) listExport(k listKind) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, se *session) {
-		res := s.run(r.Context(), cliTimeout, nil, string(k), "export")
-		if res.err != nil {
-			s.sessions.setFlash(se, res.flash())
+		e, err := s.opts.Service.Export(k)
+		if err != nil {
+			s.sessions.setFlash(se, result{args: []string{string(k), "export"}, err: err}.flash())
 			redirect(w, r, "/"+string(k))
 			return
 		}
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="sipprot-`+string(k)+`list.csv"`)
-		http.ServeContent(w, r, "", s.opts.Now(), bytes.NewReader([]byte(res.stdout)))
+		http.ServeContent(w, r, "", s.opts.Now(), bytes.NewReader(e.CSV))
 	}
 }
 

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"net/http"
 	"strings"
 )
@@ -33,8 +34,11 @@ func (s *server) renderNotify(w http.ResponseWriter, r *http.Request, se *sessio
 }
 
 func (s *server) notifyAdd(w http.ResponseWriter, r *http.Request, se *session) {
-	// The command has the daemon reload the config, as from a shell.
-	s.change(r, se, nil, "notify", "add", "--", strings.TrimSpace(r.PostFormValue("address")))
+	// The operation has the daemon reload the config, as from a shell.
+	addr := strings.TrimSpace(r.PostFormValue("address"))
+	s.change(r, se, func(ctx context.Context) (string, string, error) {
+		return output(s.opts.Service.AddRecipient(ctx, addr))
+	}, "notify", "add", "--", addr)
 	redirect(w, r, "/notifications")
 }
 
@@ -55,12 +59,16 @@ func (s *server) notifyRemove(w http.ResponseWriter, r *http.Request, se *sessio
 		s.render(w, http.StatusOK, "confirm", s.page(se, "Confirm", "notify", c))
 		return
 	}
-	s.change(r, se, nil, append([]string{"notify", "remove", "--yes", "--"}, sel...)...)
+	s.change(r, se, func(ctx context.Context) (string, string, error) {
+		return output(s.opts.Service.RemoveRecipients(ctx, sel, nil))
+	}, append([]string{"notify", "remove", "--yes", "--"}, sel...)...)
 	redirect(w, r, "/notifications")
 }
 
 func (s *server) notifyTest(w http.ResponseWriter, r *http.Request, se *session) {
-	s.change(r, se, nil, "notify", "test")
+	s.change(r, se, func(ctx context.Context) (string, string, error) {
+		return output(s.opts.Service.SendTest(ctx, nil))
+	}, "notify", "test")
 	redirect(w, r, "/notifications")
 }
 

@@ -3,10 +3,11 @@ package admin
 import (
 	"cmp"
 	"context"
-	"github.com/sipprot/sipprot/control"
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/sipprot/sipprot/control"
 
 	"github.com/sipprot/sipprot/geoip"
 	"github.com/sipprot/sipprot/queue"
@@ -42,14 +43,13 @@ type overviewData struct {
 func (s *server) overview(w http.ResponseWriter, r *http.Request, se *session) {
 	ctx := r.Context()
 	var d overviewData
-	var st statusDoc
-	if err := s.runJSON(ctx, &st, "status", "--json"); err != nil {
-		d.StatusErr = err.Error()
+	if st, err := s.opts.Service.Status(ctx); err != nil {
+		d.StatusErr = readErr(err, "status", "--json").Error()
 	} else {
-		d.Rows = []statusRow{{"Allow", st.Allow, "/allow"}, {"Deny", st.Deny, "/deny"},
-			{"Dynamic (permanent)", st.DynamicPermanent, "/blocks"}, {"Dynamic (temporary)", st.DynamicTemporary, "/blocks"}}
-		d.Daemon, d.Running = st.Daemon, st.DaemonRunning
-		if st.Daemon != nil && st.DaemonRunning {
+		d.Rows = []statusRow{{"Allow", len(st.Allow), "/allow"}, {"Deny", len(st.Deny), "/deny"},
+			{"Dynamic (permanent)", len(st.Permanent), "/blocks"}, {"Dynamic (temporary)", len(st.Temporary), "/blocks"}}
+		d.Daemon, d.Running = st.Daemon, st.DaemonRunning()
+		if st.Daemon != nil && d.Running {
 			d.Queues = st.Daemon.Queues
 		}
 	}
@@ -62,11 +62,10 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request, se *session) {
 	d.Hourly, d.Daily = hourlyChart(reports, now), dailyChart(reports, now)
 	d.Top = topSources(reports)
 
-	var g geoip.Status
-	if err := s.runJSON(ctx, &g, "geoip", "status", "--json"); err != nil {
-		d.GeoIPErr = err.Error()
+	if g, err := s.opts.Service.GeoIP(); err != nil {
+		d.GeoIPErr = readErr(err, "geoip", "status", "--json").Error()
 	} else {
-		d.GeoIP = &g
+		d.GeoIP = &g.Status
 	}
 	for _, c := range s.opts.Config().SIP.BlockedCountries {
 		d.Countries = append(d.Countries, countryName(string(c)))
@@ -80,11 +79,11 @@ func (s *server) reports(ctx context.Context, now time.Time) (map[string]store.R
 	out := map[string]store.Report{}
 	for i := range reportDays {
 		day := now.AddDate(0, 0, -i).Format(time.DateOnly)
-		var rep store.Report
-		if err := s.runJSON(ctx, &rep, "report", "--json", "--date", day); err != nil {
-			return out, err
+		rep, err := s.opts.Service.Report(ctx, day)
+		if err != nil {
+			return out, readErr(err, "report", "--json", "--date", day)
 		}
-		out[day] = rep
+		out[day] = rep.Report
 	}
 	return out, nil
 }

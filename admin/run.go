@@ -2,42 +2,40 @@ package admin
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/sipprot/sipprot/conf"
-	"github.com/sipprot/sipprot/control"
+	"github.com/sipprot/sipprot/manage"
 )
 
-// result is one CLI command's run.
+// Every action is an operation of package manage, the one the CLI runs.
+// The page shows it as the sipprot command that does the same from a
+// shell, with what that command would print.
+
+// result is one operation's run.
 type result struct {
-	args   []string
+	args   []string // the command that does the same
 	stdout string
 	stderr string
 	err    error
 }
 
-// run runs one sipprot command and returns what it printed.
-func (s *server) run(ctx context.Context, timeout time.Duration, stdin io.Reader, args ...string) result {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	out, errOut, err := s.opts.RunCLI(ctx, args, stdin)
-	return result{args: args, stdout: out, stderr: errOut, err: err}
-}
+// op runs one operation and returns what the CLI prints for it.
+type op func(ctx context.Context) (stdout, stderr string, err error)
 
-// change runs a command that changes something, logs it and keeps its
-// result for the next page.
-func (s *server) change(r *http.Request, se *session, stdin io.Reader, args ...string) result {
+// change runs an operation that changes something, logs it and keeps its
+// result for the next page. args is the command that does the same.
+func (s *server) change(r *http.Request, se *session, run op, args ...string) result {
 	timeout := cliTimeout
 	if len(args) >= 2 && args[0] == "geoip" && args[1] == "update" {
 		timeout = updateTimeout
 	}
-	res := s.run(r.Context(), timeout, stdin, args...)
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	res := result{args: args}
+	res.stdout, res.stderr, res.err = run(ctx)
 	if res.err != nil {
 		s.opts.Log.Warn("admin page change failed", "command", shellLine(args), "err", res.err, "remote", r.RemoteAddr)
 	} else {
@@ -45,6 +43,23 @@ func (s *server) change(r *http.Request, se *session, stdin io.Reader, args ...s
 	}
 	s.sessions.setFlash(se, res.flash())
 	return res
+}
+
+// output is what the CLI prints for a result of package manage: its
+// Text on stdout, its Warnings, if it has any, on stderr.
+func output[T any, P interface {
+	*T
+	Text() string
+}](r P, err error) (stdout, stderr string, _ error) {
+	if r == nil {
+		return "", "", err
+	}
+	if w, ok := any(r).(interface{ Warnings() []string }); ok {
+		for _, l := range w.Warnings() {
+			stderr += l + "\n"
+		}
+	}
+	return r.Text(), stderr, err
 }
 
 // flash shows the command and everything it printed, error last.
@@ -64,20 +79,9 @@ func (res result) flash() *flash {
 	return &flash{OK: res.err == nil, Command: shellLine(res.args), Text: strings.TrimRight(b.String(), "\n")}
 }
 
-// runJSON runs a read-only command with --json output into v.
-func (s *server) runJSON(ctx context.Context, v any, args ...string) error {
-	res := s.run(ctx, cliTimeout, nil, args...)
-	if res.err != nil {
-		msg := strings.TrimSpace(res.stderr)
-		if msg != "" {
-			return fmt.Errorf("sipprot %s: %s: %w", strings.Join(args, " "), msg, res.err)
-		}
-		return fmt.Errorf("sipprot %s: %w", strings.Join(args, " "), res.err)
-	}
-	if err := json.Unmarshal([]byte(res.stdout), v); err != nil {
-		return fmt.Errorf("sipprot %s: unexpected output: %w", strings.Join(args, " "), err)
-	}
-	return nil
+// readErr names, in a read's error, the command that reads the same.
+func readErr(err error, args ...string) error {
+	return fmt.Errorf("sipprot %s: %w", strings.Join(args, " "), err)
 }
 
 // shellLine writes a command as a user would type it, quoting what a
@@ -93,18 +97,16 @@ func shellLine(args []string) string {
 	return strings.Join(parts, " ")
 }
 
-// reloadConfig asks the running daemon to apply the config file now and
-// says what happened, for the page.
-func (s *server) reloadConfig(ctx context.Context) (string, error) {
-	c := control.NewClient(s.opts.Config().Admin.Socket)
-	err := c.Post(ctx, control.PathConfigReload, nil, nil)
+// appliedText says what the daemon did with a config edit; an error
+// means it refused the file, which stays changed.
+func appliedText(a *manage.ConfigApplied) (string, error) {
 	switch {
-	case err == nil:
+	case a.Live:
 		return "in force in the running daemon", nil
-	case errors.Is(err, control.ErrNoDaemon):
+	case a.NoDaemon:
 		return "sipprot is not running: the file is changed and applies when it starts", nil
 	}
-	return "", fmt.Errorf("the file is changed but the daemon refused it: %w", err)
+	return "", fmt.Errorf("the file is changed but the daemon refused it: %w", a.Err)
 }
 
 // loadConfigFile reads the config file as the CLI does; a missing file

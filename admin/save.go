@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -144,14 +145,17 @@ func (s *server) save(w http.ResponseWriter, r *http.Request, se *session, pick 
 	for i, e := range es {
 		names[i] = e.Section + "." + e.Key
 	}
-	if err := conf.SetKeys(s.opts.ConfigPath, es...); err != nil {
+	ctx, cancel := context.WithTimeout(r.Context(), cliTimeout)
+	defer cancel()
+	a, err := s.opts.Service.SetKeys(ctx, es...)
+	if err != nil {
 		s.opts.Log.Warn("admin page settings refused", "keys", names, "err", err, "remote", r.RemoteAddr)
 		d.Errors = append([]string{"Nothing was saved: correct the values marked below."}, placeErrors(err, d.Sections)...)
 		refused(d)
 		return
 	}
 	s.opts.Log.Info("admin page settings saved", "keys", names, "file", s.opts.ConfigPath, "remote", r.RemoteAddr)
-	msg, err := s.reloadConfig(r.Context())
+	msg, err := appliedText(a)
 	text := "saved " + strings.Join(names, ", ") + " to " + s.opts.ConfigPath + "\n"
 	if err != nil {
 		text += err.Error()

@@ -12,10 +12,10 @@ import (
 
 func TestExport(t *testing.T) {
 	f := newFixture(t)
-	f.cli.out["deny export"] = "address,note\n203.0.113.9,\"seen, twice\"\n"
+	f.write("denylist", "# scanners\n203.0.113.9 seen, twice\n")
 	f.login()
 	w := f.do("GET", "/deny/export.csv", nil)
-	if w.Code != http.StatusOK || w.Body.String() != f.cli.out["deny export"] {
+	if w.Code != http.StatusOK || w.Body.String() != "address,note\n203.0.113.9,\"seen, twice\"\n" {
 		t.Fatalf("export: %d %q", w.Code, w.Body)
 	}
 	if got := w.Header().Get("Content-Disposition"); got != `attachment; filename="sipprot-denylist.csv"` {

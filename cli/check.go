@@ -1,43 +1,14 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
-	"slices"
-	"strings"
 	"time"
 
-	"github.com/sipprot/sipprot/conf"
-	"github.com/sipprot/sipprot/geoip"
-	"github.com/sipprot/sipprot/policy"
-	"github.com/sipprot/sipprot/store"
+	"github.com/sipprot/sipprot/manage"
 	"github.com/spf13/cobra"
 )
-
-// matchJSON is a list entry that holds the checked address.
-type matchJSON struct {
-	Network string `json:"network"`
-	Note    string `json:"note"`
-	File    string `json:"file"`
-	Line    int    `json:"line"`
-}
-
-// checkJSON is `check --json`: the entries holding the address on each
-// list, its dynamic block in force (null if none), and the rule that wins.
-type checkJSON struct {
-	IP      netip.Addr       `json:"ip"`
-	Allow   []matchJSON      `json:"allow"`
-	Deny    []matchJSON      `json:"deny"`
-	Dynamic *store.BlockJSON `json:"dynamic"`
-	// Country is the address's country in the GeoIP database, absent when
-	// no database is usable or it does not know the address;
-	// CountryBlocked says it is one of [sip] blocked_countries.
-	Country        string `json:"country,omitempty"`
-	CountryBlocked bool   `json:"country_blocked,omitempty"`
-	Winner         string `json:"winner"`
-}
 
 func newCheckCmd(opts *options) *cobra.Command {
 	var asJSON bool
@@ -59,49 +30,15 @@ country; "none" means the address is judged by the other rules
 			return knownAddresses(cmd, opts), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := loadConfig(cmd, opts)
+			r, err := opts.service(cmd).Check(cmdContext(cmd), args[0])
 			if err != nil {
 				return err
 			}
-			a, err := parseCheckAddr(args[0])
-			if err != nil {
-				return err
-			}
-			allow, err := store.ReadListDoc(c.Lists.Allow)
-			if err != nil {
-				return err
-			}
-			deny, err := store.ReadListDoc(c.Lists.Deny)
-			if err != nil {
-				return err
-			}
-			blocks, live, err := currentBlocks(cmd, c)
-			if err != nil {
-				return err
-			}
-			if !live {
-				notRunning(cmd.ErrOrStderr(), c, "dynamic blocks as it last saved them")
-			}
-			res := checkJSON{IP: a, Allow: matchesJSON(allow.Holding(a)), Deny: matchesJSON(deny.Holding(a))}
-			for _, b := range blocks {
-				if b.Addr.Unmap() == a {
-					j := store.ToJSON(b)
-					res.Dynamic = &j
-				}
-			}
-			if db, err := geoip.Open(c.GeoIP.Database); err == nil {
-				if cc, ok := db.Country(a); ok {
-					res.Country = cc
-					res.CountryBlocked = slices.Contains(c.SIP.BlockedCountries, conf.Country(cc))
-				}
-			}
-			res.Winner = winner(&res).String()
+			notes(cmd, r.Notes)
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(res)
+				return writeJSON(cmd.OutOrStdout(), r)
 			}
-			writeCheck(cmd.OutOrStdout(), &res)
+			writeCheck(cmd.OutOrStdout(), r)
 			return nil
 		},
 	}
@@ -109,57 +46,15 @@ country; "none" means the address is judged by the other rules
 	return cmd
 }
 
-// parseCheckAddr takes one address; a network is refused since "which
-// rule wins" is a question about one source.
-func parseCheckAddr(s string) (netip.Addr, error) {
-	p, err := store.ParsePrefix(strings.TrimSpace(s))
-	if err != nil {
-		return netip.Addr{}, err
-	}
-	if !p.IsSingleIP() {
-		return netip.Addr{}, fmt.Errorf("check takes one address, not the network %s", p)
-	}
-	return p.Addr(), nil
-}
-
-// winner asks the engine's order which of the address rules that hold
-// for r decides.
-func winner(r *checkJSON) policy.Reason {
-	return policy.AddressWinner(func(rule policy.Reason) bool {
-		switch rule {
-		case policy.ReasonAllow:
-			return len(r.Allow) > 0
-		case policy.ReasonDeny:
-			return len(r.Deny) > 0
-		case policy.ReasonDynamic:
-			return r.Dynamic != nil
-		case policy.ReasonCountry:
-			return r.CountryBlocked
-		}
-		return false
-	})
-}
-
-func matchesJSON(ms []store.Match) []matchJSON {
-	out := []matchJSON{}
-	for _, m := range ms {
-		out = append(out, matchJSON{Network: m.Prefix.String(), Note: m.Note, File: m.File, Line: m.Line})
-	}
-	return out
-}
-
-func writeCheck(w io.Writer, r *checkJSON) {
+func writeCheck(w io.Writer, r *manage.Check) {
 	fmt.Fprintf(w, "address:  %s\n", r.IP)
-	list := func(label string, ms []matchJSON) {
+	list := func(label string, ms []manage.Match) {
 		if len(ms) == 0 {
 			fmt.Fprintf(w, "%-9s none\n", label)
 			return
 		}
 		for i, m := range ms {
-			s := m.Network
-			if p, err := netip.ParsePrefix(m.Network); err == nil {
-				s = store.FormatPrefix(p)
-			}
+			s := formatNetwork(m.Network)
 			if m.Note != "" {
 				s += fmt.Sprintf(" %q", m.Note)
 			}
@@ -207,29 +102,18 @@ func writeCheck(w io.Writer, r *checkJSON) {
 // knownAddresses completes check's argument: the hosts on both lists and
 // the blocked addresses.
 func knownAddresses(cmd *cobra.Command, opts *options) []string {
-	c, err := loadConfig(cmd, opts)
-	if err != nil {
-		return nil
-	}
+	svc := opts.service(cmd)
 	var out []string
-	for _, path := range []string{c.Lists.Allow, c.Lists.Deny} {
-		entries, _ := store.LoadList(path)
-		for _, e := range entries {
-			if e.Prefix.IsSingleIP() {
-				out = append(out, e.Prefix.Addr().String())
+	for _, k := range []manage.Kind{manage.Allow, manage.Deny} {
+		l, err := svc.List(k)
+		if err != nil {
+			continue // completion offers what it can
+		}
+		for _, e := range l.Entries {
+			if p, err := netip.ParsePrefix(e.Network); err == nil && p.IsSingleIP() {
+				out = append(out, p.Addr().String())
 			}
 		}
 	}
-	return append(out, blockedAddresses(cmd, c)...)
-}
-
-// blockedAddresses completes unblock's arguments: the addresses with a
-// dynamic block in force.
-func blockedAddresses(cmd *cobra.Command, c *conf.Config) []string {
-	blocks, _, _ := currentBlocks(cmd, c)
-	var out []string
-	for _, b := range blocks {
-		out = append(out, b.Addr.String())
-	}
-	return out
+	return append(out, blockedAddresses(cmd, opts)...)
 }

@@ -11,11 +11,17 @@ import (
 	"github.com/sipprot/sipprot/conf"
 )
 
-// runCLI runs the command line with args and returns stdout, stderr and
-// the error.
+// runCLI runs the command line with args and the real dependencies, and
+// returns stdout, stderr and the error.
 func runCLI(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
-	root := newRoot()
+	return runCLIWith(t, Deps{}, args...)
+}
+
+// runCLIWith is runCLI with deps.
+func runCLIWith(t *testing.T, deps Deps, args ...string) (string, string, error) {
+	t.Helper()
+	root := NewRoot(deps)
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)

@@ -1,9 +1,6 @@
 package cli
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,7 +10,6 @@ import (
 	"time"
 
 	"github.com/sipprot/sipprot/conf"
-	"github.com/sipprot/sipprot/control"
 	"github.com/sipprot/sipprot/geoip"
 	"github.com/spf13/cobra"
 )
@@ -39,48 +35,17 @@ Nothing is downloaded when the server says the database has not changed
 (ETag / If-Modified-Since). On failure the database file stays as it was.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd, opts)
+			var progress io.Writer
+			if isTerminal(cmd.ErrOrStderr()) {
+				progress = cmd.ErrOrStderr()
+			}
+			ctx, stop := signal.NotifyContext(cmdContext(cmd), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			r, err := opts.service(cmd).GeoIPUpdate(ctx, progress, func(w string) { notes(cmd, []string{w}) })
 			if err != nil {
 				return err
 			}
-			var o []geoip.Option
-			if isTerminal(cmd.ErrOrStderr()) {
-				o = append(o, geoip.WithProgress(cmd.ErrOrStderr()))
-			}
-			s := geoip.NewStore(geoip.ConfigFrom(cfg.GeoIP), o...)
-			if err := s.Load(); err != nil {
-				// A broken file is what an update repairs.
-				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
-			}
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			res, err := s.Update(ctx)
-			if err != nil {
-				kept := "no database is in use"
-				if s.Usable() {
-					kept = cfg.GeoIP.Database + " stays in use"
-				}
-				return fmt.Errorf("geoip update failed: %w; %s", err, kept)
-			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintln(out, res)
-			if res.Outcome != geoip.Updated {
-				return nil
-			}
-			fmt.Fprintf(out, "written to %s\n", cfg.GeoIP.Database)
-			err = daemonClient(cfg).Post(cmdContext(cmd), control.PathGeoIPReload, nil, nil)
-			switch {
-			case err == nil:
-				fmt.Fprintln(out, "in force in the running daemon")
-			case errors.Is(err, control.ErrNoDaemon):
-				notRunning(out, cfg, "the daemon loads it when it starts")
-			default:
-				fmt.Fprintf(cmd.ErrOrStderr(), "warning: the daemon did not load it: %v; it checks the file within a minute\n", err)
-			}
+			printResult(cmd, r)
 			return nil
 		},
 	}
@@ -96,20 +61,14 @@ where it came from, the last update attempt and when the next one is due
 (update_every after the last successful check, as the daemon plans it).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd, opts)
+			g, err := opts.service(cmd).GeoIP()
 			if err != nil {
 				return err
 			}
-			s := geoip.NewStore(geoip.ConfigFrom(cfg.GeoIP))
-			// A file that does not open is reported in the status itself.
-			_ = s.Load()
-			st := s.Status()
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				return writeJSON(cmd.OutOrStdout(), g.Status)
 			}
-			writeGeoIPStatus(cmd.OutOrStdout(), st, cfg.SIP.BlockedCountries, time.Now())
+			writeGeoIPStatus(cmd.OutOrStdout(), g.Status, g.Countries, time.Now())
 			return nil
 		},
 	}
@@ -165,16 +124,9 @@ func geoIPCountriesLine(st geoip.Status, countries []conf.Country) string {
 	return list + " blocked"
 }
 
-// geoIPStatusLine is one line on country blocking for `sipprot status`:
-// "" when no countries are configured.
-func geoIPStatusLine(cfg *conf.Config) string {
-	if len(cfg.SIP.BlockedCountries) == 0 {
-		return ""
-	}
-	s := geoip.NewStore(geoip.ConfigFrom(cfg.GeoIP))
-	_ = s.Load() // the problem is in the status
-	st := s.Status()
-	line := "countries: " + geoIPCountriesLine(st, cfg.SIP.BlockedCountries)
+// geoIPStatusLine is one line on country blocking for `sipprot status`.
+func geoIPStatusLine(st geoip.Status, countries []conf.Country) string {
+	line := "countries: " + geoIPCountriesLine(st, countries)
 	if !st.Usable {
 		return line + " (" + st.Problem + ")"
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/sipprot/sipprot/conf"
 	"github.com/sipprot/sipprot/geoip"
 	"github.com/sipprot/sipprot/geoip/geoiptest"
+	"github.com/sipprot/sipprot/manage"
 )
 
 var geoFeb = time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
@@ -161,17 +163,32 @@ func TestGeoIPStatusNoURL(t *testing.T) {
 }
 
 func TestGeoIPStatusLine(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "country.mmdb")
-	c := &conf.Config{GeoIP: conf.GeoIP{Database: path}}
-	if got := geoIPStatusLine(c); got != "" {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "country.mmdb")
+	c := conf.Defaults()
+	c.GeoIP.Database, c.State.Dir, c.Admin.Socket = path, dir, filepath.Join(dir, "none.sock")
+	c.Lists.Allow, c.Lists.Deny = filepath.Join(dir, "allowlist"), filepath.Join(dir, "denylist")
+	svc := manage.New(manage.Options{Config: func() (*conf.Config, error) { return c, nil }})
+	line := func() string {
+		t.Helper()
+		st, err := svc.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.GeoIP == nil {
+			return ""
+		}
+		return geoIPStatusLine(*st.GeoIP, st.Countries)
+	}
+	if got := line(); got != "" {
 		t.Errorf("without countries: %q", got)
 	}
 	c.SIP.BlockedCountries = []conf.Country{"CN"}
-	if got := geoIPStatusLine(c); got != "countries: CN configured but NOT ENFORCED: no usable GeoIP database ("+path+" does not exist; no geoip.update_url to download it from)" {
+	if got := line(); got != "countries: CN configured but NOT ENFORCED: no usable GeoIP database ("+path+" does not exist; no geoip.update_url to download it from)" {
 		t.Errorf("without database: %q", got)
 	}
 	geoiptest.Write(t, path, geoiptest.DB{Built: geoFeb, Networks: geoiptest.Nets("192.0.2.0/24=FR")})
-	if got := geoIPStatusLine(c); got != "countries: CN blocked (GeoLite2-Country built 2026-02-01)" {
+	if got := line(); got != "countries: CN blocked (GeoLite2-Country built 2026-02-01)" {
 		t.Errorf("with database: %q", got)
 	}
 }

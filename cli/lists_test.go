@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sipprot/sipprot/manage"
 	"github.com/sipprot/sipprot/policy"
 	"github.com/sipprot/sipprot/store"
 )
@@ -28,7 +29,10 @@ type listFixture struct {
 	dir   string
 	cfg   string
 	stdin string
-	out   strings.Builder
+	// deps are the commands' dependencies: the real ones unless a test
+	// sets some.
+	deps Deps
+	out  strings.Builder
 	// filter, if set, rewrites the transcript before it is compared
 	// (times and pids of a live daemon).
 	filter func(string) string
@@ -59,7 +63,7 @@ func (f *listFixture) write(name, text string) {
 // stdout, stderr and error in the transcript, and returns stdout.
 func (f *listFixture) run(args ...string) string {
 	f.t.Helper()
-	root := newRoot()
+	root := NewRoot(f.deps)
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)
@@ -130,6 +134,27 @@ func (f *listFixture) goldenIn(dir, name string) {
 	}
 }
 
+// entries returns the list's networks and notes as manage reads them,
+// "NETWORK NOTE" each.
+func (f *listFixture) entries(k manage.Kind) []string {
+	f.t.Helper()
+	l, err := manage.New(manage.Options{ConfigPath: f.cfg, MustExist: true}).List(k)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var out []string
+	for _, e := range l.Entries {
+		out = append(out, strings.TrimSpace(e.Network+" "+e.Note))
+	}
+	return out
+}
+
+// read returns a file's contents, "" when there is none.
+func (f *listFixture) read(name string) string {
+	b, _ := os.ReadFile(f.path(name))
+	return string(b)
+}
+
 func (f *listFixture) saveBlocks(blocks ...policy.BlockState) {
 	f.t.Helper()
 	os.MkdirAll(f.path("state"), 0o750)
@@ -166,6 +191,14 @@ func TestListAddGolden(t *testing.T) {
 	f.cat("allowlist")
 	f.cat("denylist")
 	f.golden("add")
+	// The refused deny entries are not on it; the others are, as written.
+	if got, want := f.entries(manage.Deny), []string{"203.0.113.0/24 #1 scanners", "203.0.113.99/32"}; !slices.Equal(got, want) {
+		t.Errorf("deny list %q, want %q", got, want)
+	}
+	if got, want := f.entries(manage.Allow), []string{"198.51.100.9/32 trunk provider", "192.0.2.0/24 main office",
+		"2001:db8::66/128 line one line two", "203.0.113.5/32 partner behind the scanners' range"}; !slices.Equal(got, want) {
+		t.Errorf("allow list %q, want %q", got, want)
+	}
 }
 
 func TestListRemoveGolden(t *testing.T) {
@@ -183,24 +216,31 @@ func TestListRemoveGolden(t *testing.T) {
 	f.cat("allowlist")
 	f.run("allow", "remove", "--all", "--yes")
 	f.golden("remove")
+	if got := f.entries(manage.Allow); len(got) != 0 || !strings.HasPrefix(f.read("allowlist"), "# office\n") {
+		t.Errorf("after remove --all: %q, file %q", got, f.read("allowlist"))
+	}
 }
 
 // On a terminal, remove --all asks first.
 func TestListRemoveAllAsks(t *testing.T) {
-	old := stdinIsTerminal
-	stdinIsTerminal = func(io.Reader) bool { return true }
-	t.Cleanup(func() { stdinIsTerminal = old })
 	f := newListFixture(t)
+	f.deps.StdinIsTerminal = func(io.Reader) bool { return true }
 	f.write("denylist", "# scanners\n203.0.113.0/24\n198.51.100.66\n")
 	f.stdin = "n\n"
 	f.run("deny", "remove", "--all")
 	f.stdin = ""
 	f.run("deny", "remove", "--all")
 	f.cat("denylist")
+	if got := f.entries(manage.Deny); len(got) != 2 {
+		t.Errorf("a refused remove --all removed entries: %q", got)
+	}
 	f.stdin = "yes\n"
 	f.run("deny", "remove", "--all")
 	f.cat("denylist")
 	f.golden("remove_all_terminal")
+	if got := f.entries(manage.Deny); len(got) != 0 {
+		t.Errorf("after yes: %q", got)
+	}
 }
 
 const listForListing = `# office
@@ -235,15 +275,25 @@ func TestListImportGolden(t *testing.T) {
 	f.run("allow", "import", f.path("good.csv"))
 	f.cat("allowlist")
 	f.write("bad.csv", "192.0.2.1,ok\n192.0.2.300,typo\nphone,\n192.0.2.2,a,b\n,note only\n192.0.2.3,\"never closed\n192.0.2.4\n")
+	allow := f.read("allowlist")
 	f.run("allow", "import", f.path("bad.csv"))
+	if got := f.read("allowlist"); got != allow {
+		t.Errorf("a refused import changed the allow list:\n%s", got)
+	}
 	f.write("deny.csv", "address,note\n203.0.113.0/24,scanners\n192.0.2.128/25,overlaps the office\n198.51.100.77,held by the partner\n10.0.0.0/8,private\n")
 	f.run("deny", "import", f.path("deny.csv"))
+	if got := f.read("denylist"); got != "" {
+		t.Errorf("a deny import overlapping the allow list wrote %q", got)
+	}
 	f.run("deny", "import", f.path("absent.csv"))
 	f.stdin = "203.0.113.0/24,scanners\n"
 	f.run("deny", "import", "-")
 	f.cat("denylist")
 	f.cat("allowlist")
 	f.golden("import")
+	if got := f.entries(manage.Deny); !slices.Equal(got, []string{"203.0.113.0/24 scanners"}) {
+		t.Errorf("deny list %q after the import from stdin", got)
+	}
 }
 
 func TestListExportGolden(t *testing.T) {

@@ -56,20 +56,24 @@ func TestNotifyRecipientsGolden(t *testing.T) {
 	f.run("notify", "list")
 	f.cat("sipprot.conf")
 	notifyGolden(f, "recipients", "")
-	if _, err := conf.Load(f.path("sipprot.conf"), true); err != nil {
+	c, err := conf.Load(f.path("sipprot.conf"), true)
+	if err != nil {
 		t.Errorf("edited config does not load: %v", err)
+	} else if len(c.Notify.Recipients) != 0 {
+		t.Errorf("recipients %q after removing them all", c.Notify.Recipients)
 	}
 }
 
 // On a terminal, remove asks first.
 func TestNotifyRemoveAsks(t *testing.T) {
-	old := stdinIsTerminal
-	stdinIsTerminal = func(io.Reader) bool { return true }
-	t.Cleanup(func() { stdinIsTerminal = old })
 	f := newListFixture(t)
+	f.deps.StdinIsTerminal = func(io.Reader) bool { return true }
 	f.write("sipprot.conf", notifyConf)
 	f.stdin = "n\n"
 	f.run("notify", "remove", "night@example.com")
+	if got := f.read("sipprot.conf"); got != notifyConf {
+		t.Errorf("a refused remove changed the config:\n%s", got)
+	}
 	f.stdin = "y\n"
 	f.run("notify", "remove", "night@example.com")
 	f.run("notify", "list")

@@ -3,46 +3,17 @@ package cli
 import (
 	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/sipprot/sipprot/conf"
-	"github.com/sipprot/sipprot/control"
-	"github.com/sipprot/sipprot/geoip"
 	"github.com/sipprot/sipprot/store"
 	"github.com/spf13/cobra"
 )
-
-// reportLocation is the time zone that cuts reports into days and hours:
-// the operator's. Tests pin it so goldens do not depend on TZ.
-var reportLocation = time.Local
-
-// reportNow is the clock behind the default --date.
-var reportNow = time.Now
-
-// reportFromDaemon asks the running daemon for a day's report, so it
-// includes what the daemon has not written yet. ok false means "read the
-// files instead", and says so.
-var reportFromDaemon = func(cmd *cobra.Command, c *conf.Config, day time.Time, loc *time.Location) (r store.Report, ok bool, err error) {
-	q := url.Values{"date": {day.In(loc).Format(time.DateOnly)}}
-	err = daemonClient(c).Get(cmdContext(cmd), control.PathReport, q, &r)
-	switch {
-	case err == nil:
-		return r, true, nil
-	case errors.Is(err, control.ErrNoDaemon):
-		notRunning(cmd.ErrOrStderr(), c, "reading the attack log files")
-	default:
-		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v; reading the attack log files instead\n", err)
-	}
-	return store.Report{}, false, nil
-}
 
 // maxUserAgentWidth bounds the User-Agent column; --json has it whole.
 const maxUserAgentWidth = 48
@@ -58,23 +29,17 @@ lifted, packets dropped per reason, the top sources with their country and
 User-Agent, and the day hour by hour. Days and hours are local time.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			loc := reportLocation
-			day, err := parseReportDate(date, reportNow(), loc)
-			if err != nil {
-				return err
+			r, err := opts.service(cmd).Report(cmdContext(cmd), date)
+			if r != nil {
+				notes(cmd, r.Notes)
 			}
-			c, err := loadConfig(cmd, opts)
-			if err != nil {
-				return err
-			}
-			r, err := dayReport(cmd, c, day, loc)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return writeReportJSON(cmd.OutOrStdout(), r)
+				return writeReportJSON(cmd.OutOrStdout(), r.Report)
 			}
-			return writeReportText(cmd.OutOrStdout(), r)
+			return writeReportText(cmd.OutOrStdout(), r.Report)
 		},
 	}
 	cmd.Flags().StringVar(&date, "date", "", "the day to report, YYYY-MM-DD (default today)")
@@ -89,41 +54,6 @@ User-Agent, and the day hour by hour. Days and hours are local time.`,
 		return days, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveKeepOrder
 	})
 	return cmd
-}
-
-// parseReportDate reads --date in loc; empty means today.
-func parseReportDate(s string, now time.Time, loc *time.Location) (time.Time, error) {
-	if s == "" {
-		return now.In(loc), nil
-	}
-	day, err := time.ParseInLocation(time.DateOnly, s, loc)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("invalid --date %q: want YYYY-MM-DD", s)
-	}
-	return day, nil
-}
-
-// dayReport asks the daemon, then reads the attack log. Lines the log
-// could not use are a warning: the report of the rest still stands.
-func dayReport(cmd *cobra.Command, c *conf.Config, day time.Time, loc *time.Location) (store.Report, error) {
-	if r, ok, err := reportFromDaemon(cmd, c, day, loc); err != nil {
-		return store.Report{}, err
-	} else if ok {
-		return r, nil
-	}
-	r, skipped, err := store.BuildReport(c.State.Dir, day, loc)
-	if err != nil {
-		return store.Report{}, err
-	}
-	// Sources only dropped (never blocked) have no country in the log.
-	if db, err := geoip.Open(c.GeoIP.Database); err == nil {
-		r.FillCountries(db.Country)
-	}
-	if skipped > 0 {
-		fmt.Fprintf(cmd.ErrOrStderr(), "warning: skipped %s in %s\n",
-			plural(skipped, "unreadable line", "unreadable lines"), store.AttackLogPath(c.State.Dir, r.Date))
-	}
-	return r, nil
 }
 
 func writeReportJSON(w io.Writer, r store.Report) error {

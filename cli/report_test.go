@@ -20,13 +20,10 @@ func reportAt(day, hour, minute, second int) time.Time {
 	return time.Date(2026, 3, day, hour, minute, second, 0, reportZone)
 }
 
-// pinReportClock makes the report command cut days in reportZone and take
-// "today" to be now.
-func pinReportClock(t *testing.T, now time.Time) {
-	t.Helper()
-	oldLoc, oldNow := reportLocation, reportNow
-	reportLocation, reportNow = reportZone, func() time.Time { return now }
-	t.Cleanup(func() { reportLocation, reportNow = oldLoc, oldNow })
+// pinReportClock makes the fixture's report command cut days in
+// reportZone and take "today" to be now.
+func pinReportClock(f *listFixture, now time.Time) {
+	f.deps.Location, f.deps.Now = reportZone, func() time.Time { return now }
 }
 
 // reportGolden compares the fixture's transcript to
@@ -71,7 +68,7 @@ func (e reportEvents) drops(ip string, r policy.Reason, at time.Time, n int, eve
 // a day after that only touch its edges.
 func reportFixture(t *testing.T) *listFixture {
 	f := newListFixture(t)
-	pinReportClock(t, reportAt(14, 12, 0, 0))
+	pinReportClock(f, reportAt(14, 12, 0, 0))
 	l := attackLog(f)
 	e := reportEvents{l}
 	e.block("198.51.100.10", policy.ReasonFailures, reportAt(13, 22, 0, 0), "", "FR", 1, false) // the 13th
@@ -169,7 +166,7 @@ func TestReportJSONKeys(t *testing.T) {
 // A line torn by a crash is skipped with a warning; the rest is reported.
 func TestReportTornLine(t *testing.T) {
 	f := newListFixture(t)
-	pinReportClock(t, reportAt(14, 12, 0, 0))
+	pinReportClock(f, reportAt(14, 12, 0, 0))
 	l := attackLog(f)
 	reportEvents{l}.block("203.0.113.5", policy.ReasonUserAgent, reportAt(14, 3, 12, 0), "friendly-scanner", "CN", 1, false)
 	l.Close()
@@ -187,7 +184,7 @@ func TestReportTornLine(t *testing.T) {
 // state directory has a quiet one.
 func TestReportDefaultDate(t *testing.T) {
 	f := newListFixture(t)
-	pinReportClock(t, time.Date(2026, 3, 14, 23, 30, 0, 0, time.UTC)) // the 15th in reportZone
+	pinReportClock(f, time.Date(2026, 3, 14, 23, 30, 0, 0, time.UTC)) // the 15th in reportZone
 	out := f.run("report")
 	if !strings.HasPrefix(out, "sipprot attack report for 2026-03-15 (Sunday)\n") || !strings.Contains(out, "quiet day") {
 		t.Errorf("%s", out)

@@ -10,10 +10,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// newFirewall returns the firewall the rules commands change; tests put a
-// rules.DryRun in its place.
-var newFirewall = func(b rules.Backend) rules.Firewall { return rules.NewIPTables(b) }
-
 func newRulesCmd(opts *options) *cobra.Command {
 	var variant string
 	cmd := &cobra.Command{
@@ -41,7 +37,7 @@ install; remove deletes exactly what install added, also after a crash.`,
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", cfg.Source(), err)
 		}
-		return r, newFirewall(b), nil
+		return r, opts.deps.NewFirewall(b), nil
 	}
 	variantFlag := func(c *cobra.Command) {
 		c.Flags().StringVar(&variant, "iptables", "auto", `iptables variant: "nft", "legacy", or "auto" to use the one this host uses`)
@@ -81,7 +77,7 @@ variants and both IP families; nothing else. With nothing installed, it does
 nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			changes, err := newFirewall(rules.Auto).Remove(cmd.Context())
+			changes, err := opts.deps.NewFirewall(rules.Auto).Remove(cmd.Context())
 			out := cmd.OutOrStdout()
 			for _, c := range changes {
 				fmt.Fprintf(out, "%s: removed from iptables-%s\n", c.Family, c.Backend)

@@ -10,18 +10,12 @@ import (
 	"github.com/sipprot/sipprot/rules"
 )
 
-// useFirewall makes the rules commands use fw for the rest of the test.
-func useFirewall(t *testing.T, fw func(rules.Backend) rules.Firewall) {
-	t.Helper()
-	old := newFirewall
-	newFirewall = fw
-	t.Cleanup(func() { newFirewall = old })
-}
-
 func TestRulesCommands(t *testing.T) {
 	dry := &rules.DryRun{}
 	var asked []rules.Backend
-	useFirewall(t, func(b rules.Backend) rules.Firewall { asked = append(asked, b); return dry })
+	runCLI := func(t *testing.T, args ...string) (string, string, error) {
+		return runCLIWith(t, Deps{NewFirewall: func(b rules.Backend) rules.Firewall { asked = append(asked, b); return dry }}, args...)
+	}
 	cfg := writeFile(t, "")
 	golden4, err := os.ReadFile("../rules/testdata/default.v4")
 	if err != nil {
@@ -90,7 +84,9 @@ func (*failing) Remove(context.Context) ([]rules.Change, error)                {
 func (*failing) Show(context.Context, *rules.Rules) ([]rules.Change, error)    { return nil, errDenied }
 
 func TestRulesWithoutRoot(t *testing.T) {
-	useFirewall(t, func(rules.Backend) rules.Firewall { return &failing{} })
+	runCLI := func(t *testing.T, args ...string) (string, string, error) {
+		return runCLIWith(t, Deps{NewFirewall: func(rules.Backend) rules.Firewall { return &failing{} }}, args...)
+	}
 	cfg := writeFile(t, "[queue]\nmode = \"forward\"\n")
 	golden, err := os.ReadFile("../rules/testdata/forward.v6")
 	if err != nil {

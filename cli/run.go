@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -53,15 +52,7 @@ reuses them.`,
 				MustExist:  opts.configGiven(cmd),
 				Stderr:     cmd.ErrOrStderr(),
 				Reload:     reload,
-				RunCLI: func(ctx context.Context, args []string, stdin io.Reader) (string, string, error) {
-					// The page's commands use the daemon's config file; an
-					// absent default file means the defaults, as for the daemon.
-					if opts.configGiven(cmd) {
-						// First: the page ends its commands with "-- ARGS".
-						args = append([]string{"--config", opts.configPath}, args...)
-					}
-					return RunArgs(ctx, args, stdin)
-				},
+				Admin:      true,
 				NewQueues: func(c *conf.Config, e *policy.Engine, log *slog.Logger) (daemon.Queues, error) {
 					return queue.New(queue.Config{
 						Number:   uint16(c.Queue.Number),

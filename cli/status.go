@@ -1,16 +1,13 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
-	"github.com/sipprot/sipprot/conf"
 	"github.com/sipprot/sipprot/control"
-	"github.com/sipprot/sipprot/daemon"
-	"github.com/sipprot/sipprot/notify"
+	"github.com/sipprot/sipprot/manage"
 	"github.com/sipprot/sipprot/policy"
 	"github.com/sipprot/sipprot/store"
 	"github.com/spf13/cobra"
@@ -23,54 +20,32 @@ func newStatusCmd(opts *options) *cobra.Command {
 		Short: "Print the number of IPs per list and the daemon's health",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := loadConfig(cmd, opts)
+			st, err := opts.service(cmd).Status(cmdContext(cmd))
 			if err != nil {
 				return err
 			}
-			allowList, err := store.LoadList(c.Lists.Allow)
-			if err != nil {
-				return err
-			}
-			denyList, err := store.LoadList(c.Lists.Deny)
-			if err != nil {
-				return err
-			}
-			blocks, live, err := currentBlocks(cmd, c)
-			if err != nil {
-				return err
-			}
-			st, err := daemonStatus(cmd, c, live)
-			if err != nil {
-				return err
-			}
-			now := time.Now()
-			var perm, temp []policy.BlockState
-			for _, b := range blocks {
-				if b.Permanent {
-					perm = append(perm, b)
-				} else {
-					temp = append(temp, b)
-				}
+			if st.Warning != "" {
+				notes(cmd, []string{st.Warning})
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				return writeStatusJSON(out, st, notifyStatus(c), now, allowList, denyList, perm, temp, all || allow, all || deny, all || dynamic)
+				return writeStatusJSON(out, st, all || allow, all || deny, all || dynamic)
 			}
-			writeStatusTable(out, []statusRow{{"Allow", len(allowList)}, {"Deny", len(denyList)},
-				{"Dynamic (permanent)", len(perm)}, {"Dynamic (temporary)", len(temp)}})
-			writeDaemonLine(out, st, now)
-			if line := geoIPStatusLine(c); line != "" {
-				fmt.Fprintln(out, line)
+			writeStatusTable(out, []statusRow{{"Allow", len(st.Allow)}, {"Deny", len(st.Deny)},
+				{"Dynamic (permanent)", len(st.Permanent)}, {"Dynamic (temporary)", len(st.Temporary)}})
+			writeDaemonLine(out, st.Daemon, st.Now)
+			if st.GeoIP != nil {
+				fmt.Fprintln(out, geoIPStatusLine(*st.GeoIP, st.Countries))
 			}
-			fmt.Fprintln(out, notifyStatus(c).Summary())
+			fmt.Fprintln(out, st.Notify.Summary())
 			if all || allow {
-				writeEntries(out, "Allow", allowList)
+				writeEntries(out, "Allow", st.Allow)
 			}
 			if all || deny {
-				writeEntries(out, "Deny", denyList)
+				writeEntries(out, "Deny", st.Deny)
 			}
 			if all || dynamic {
-				writeBlocks(out, append(perm, temp...))
+				writeBlocks(out, append(st.Permanent, st.Temporary...))
 			}
 			return nil
 		},
@@ -82,31 +57,6 @@ func newStatusCmd(opts *options) *cobra.Command {
 	f.BoolVar(&dynamic, "dynamic", false, "also print the dynamic block list")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
-}
-
-// daemonStatus is the running daemon's status, live when it answers,
-// else as it last wrote it.
-func daemonStatus(cmd *cobra.Command, c *conf.Config, live bool) (*daemon.Status, error) {
-	if live {
-		var st daemon.Status
-		if err := daemonClient(c).Get(cmdContext(cmd), control.PathStatus, nil, &st); err == nil {
-			return &st, nil
-		}
-	}
-	return daemon.ReadStatus(c.State.Dir)
-}
-
-// notifyStatus is the email notifications' state as the daemon last
-// saved it, with the config's reason if they are off.
-func notifyStatus(c *conf.Config) notify.Status {
-	ns, err := notify.ReadStatus(c.State.Dir)
-	if err != nil {
-		ns.LastResult = err.Error()
-	}
-	if ns.Off == "" {
-		ns.Off = notify.OffReason(notify.SettingsOf(c))
-	}
-	return ns
 }
 
 type statusRow struct {
@@ -138,7 +88,7 @@ func writeStatusTable(w io.Writer, rows []statusRow) {
 	}
 }
 
-func writeDaemonLine(w io.Writer, st *daemon.Status, now time.Time) {
+func writeDaemonLine(w io.Writer, st *control.Status, now time.Time) {
 	switch {
 	case st == nil:
 		fmt.Fprintln(w, "daemon: never ran with this state directory")
@@ -185,41 +135,28 @@ func writeBlocks(w io.Writer, blocks []policy.BlockState) {
 	}
 }
 
-func writeStatusJSON(w io.Writer, st *daemon.Status, ns notify.Status, now time.Time, allow, deny []store.Entry, perm, temp []policy.BlockState, withAllow, withDeny, withDynamic bool) error {
-	type entry struct {
-		Network string `json:"network"`
-		Note    string `json:"note"`
-	}
+func writeStatusJSON(w io.Writer, st *manage.Status, withAllow, withDeny, withDynamic bool) error {
 	doc := map[string]any{
-		"allow":             len(allow),
-		"deny":              len(deny),
-		"dynamic_permanent": len(perm),
-		"dynamic_temporary": len(temp),
-		"daemon_running":    st != nil && st.Running && !st.Stale(now),
-		"daemon":            st,
-		"notify":            ns,
-	}
-	entries := func(es []store.Entry) []entry {
-		out := []entry{}
-		for _, e := range es {
-			out = append(out, entry{e.Prefix.String(), e.Note})
-		}
-		return out
+		"allow":             len(st.Allow),
+		"deny":              len(st.Deny),
+		"dynamic_permanent": len(st.Permanent),
+		"dynamic_temporary": len(st.Temporary),
+		"daemon_running":    st.DaemonRunning(),
+		"daemon":            st.Daemon,
+		"notify":            st.Notify,
 	}
 	if withAllow {
-		doc["allow_list"] = entries(allow)
+		doc["allow_list"] = manage.EntriesJSON(st.Allow)
 	}
 	if withDeny {
-		doc["deny_list"] = entries(deny)
+		doc["deny_list"] = manage.EntriesJSON(st.Deny)
 	}
 	if withDynamic {
 		bl := []store.BlockJSON{}
-		for _, b := range append(perm, temp...) {
+		for _, b := range append(st.Permanent, st.Temporary...) {
 			bl = append(bl, store.ToJSON(b))
 		}
 		doc["dynamic_list"] = bl
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	return writeJSON(w, doc)
 }

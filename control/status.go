@@ -1,6 +1,12 @@
 package control
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/sipprot/sipprot/queue"
@@ -33,4 +39,26 @@ type Status struct {
 // for long enough that the daemon must be dead or wedged.
 func (s *Status) Stale(now time.Time) bool {
 	return s.Running && now.Sub(s.Updated) > 3*StatusEvery
+}
+
+// StatusFile is the name, in the state directory, of the daemon's status:
+// rewritten every few seconds, so `sipprot status` can tell a running, a
+// stopped and a dead daemon apart without talking to it.
+const StatusFile = "status.json"
+
+// ReadStatus reads the status file of the state directory; (nil, nil)
+// when the daemon never ran.
+func ReadStatus(dir string) (*Status, error) {
+	data, err := os.ReadFile(filepath.Join(dir, StatusFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read status: %w", err)
+	}
+	var s Status
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("read status: %s: %w", filepath.Join(dir, StatusFile), err)
+	}
+	return &s, nil
 }

@@ -2,21 +2,28 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/sipprot/sipprot/admin"
+	"github.com/sipprot/sipprot/control"
+	"github.com/sipprot/sipprot/geoip"
+	"github.com/sipprot/sipprot/manage"
+	"github.com/sipprot/sipprot/store"
 )
 
-// serveAdmin starts the management web page on [admin] listen when the
-// daemon was given a CLI to run the page's changes through. A page that
+// serveAdmin starts the management web page on [admin] listen. The page
+// runs manage's operations on the daemon's config file, with the daemon
+// itself (local) in force of each change before it returns. A page that
 // cannot start is logged; protection does not depend on it.
 func (d *Daemon) serveAdmin() (stop func()) {
-	if d.opts.RunCLI == nil {
+	if !d.opts.Admin {
 		return func() {}
 	}
 	c := d.config()
-	h, err := admin.New(admin.Options{ConfigPath: d.opts.ConfigPath, Config: d.config, RunCLI: d.opts.RunCLI,
+	svc := manage.New(manage.Options{ConfigPath: d.opts.ConfigPath, MustExist: d.opts.MustExist, Daemon: local{d}})
+	h, err := admin.New(admin.Options{ConfigPath: d.opts.ConfigPath, Config: d.config, Service: svc,
 		TokenFile: admin.TokenPath(c), Listen: c.Admin.Listen, Log: d.log})
 	if err != nil {
 		d.log.Error("web page not served", "err", err)
@@ -41,4 +48,37 @@ func (d *Daemon) serveAdmin() (stop func()) {
 		defer cancel()
 		srv.Shutdown(ctx)
 	}
+}
+
+// local is the daemon as manage.Daemon, in process: what the control API
+// serves to the CLI, called directly by the web page and by the API's
+// handlers.
+type local struct{ d *Daemon }
+
+var _ manage.Daemon = local{}
+
+func (l local) Status(context.Context) (*control.Status, error) {
+	st := l.d.status(true)
+	return &st, nil
+}
+
+func (l local) Blocks(context.Context) ([]store.BlockJSON, error) { return l.d.activeBlocks(), nil }
+
+func (l local) Unblock(_ context.Context, ips []string) ([]control.UnblockResult, error) {
+	return l.d.Unblock(ips)
+}
+
+func (l local) ReloadLists(context.Context) (control.ListsReply, error) { return l.d.ReloadLists() }
+
+func (l local) ReloadConfig(ctx context.Context) error { return l.d.ReloadConfig(ctx) }
+
+func (l local) Report(_ context.Context, date string) (store.Report, error) { return l.d.Report(date) }
+
+// ReloadGeoIP loads the database file now rather than at the next check.
+func (l local) ReloadGeoIP(context.Context) (geoip.Status, error) {
+	g := l.d.geo.Load()
+	if _, err := g.Reload(); err != nil {
+		return geoip.Status{}, fmt.Errorf("geoip reload: %w", err)
+	}
+	return g.Status(), nil
 }

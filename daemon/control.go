@@ -33,13 +33,18 @@ func (d *Daemon) serveControl() (stop func()) {
 	}
 }
 
+// controlHandler serves the API: each path is one method of local, the
+// daemon as manage.Daemon, which the web page calls in process.
 func (d *Daemon) controlHandler() http.Handler {
+	l := local{d}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+control.PathStatus, func(w http.ResponseWriter, _ *http.Request) {
-		control.WriteJSON(w, http.StatusOK, d.status(true))
+	mux.HandleFunc("GET "+control.PathStatus, func(w http.ResponseWriter, r *http.Request) {
+		st, _ := l.Status(r.Context())
+		control.WriteJSON(w, http.StatusOK, st)
 	})
-	mux.HandleFunc("GET "+control.PathBlocks, func(w http.ResponseWriter, _ *http.Request) {
-		control.WriteJSON(w, http.StatusOK, d.activeBlocks())
+	mux.HandleFunc("GET "+control.PathBlocks, func(w http.ResponseWriter, r *http.Request) {
+		bs, _ := l.Blocks(r.Context())
+		control.WriteJSON(w, http.StatusOK, bs)
 	})
 	mux.HandleFunc("POST "+control.PathUnblock, func(w http.ResponseWriter, r *http.Request) {
 		var req control.UnblockRequest
@@ -47,45 +52,34 @@ func (d *Daemon) controlHandler() http.Handler {
 			control.WriteError(w, http.StatusBadRequest, fmt.Errorf("unblock: %w", err))
 			return
 		}
-		res, err := d.Unblock(req.IPs)
-		if err != nil {
-			control.WriteError(w, http.StatusBadRequest, err)
-			return
-		}
-		control.WriteJSON(w, http.StatusOK, res)
+		res, err := l.Unblock(r.Context(), req.IPs)
+		reply(w, http.StatusBadRequest, res, err)
 	})
-	mux.HandleFunc("POST "+control.PathListsReload, func(w http.ResponseWriter, _ *http.Request) {
-		res, err := d.ReloadLists()
-		if err != nil {
-			control.WriteError(w, http.StatusUnprocessableEntity, err)
-			return
-		}
-		control.WriteJSON(w, http.StatusOK, res)
+	mux.HandleFunc("POST "+control.PathListsReload, func(w http.ResponseWriter, r *http.Request) {
+		res, err := l.ReloadLists(r.Context())
+		reply(w, http.StatusUnprocessableEntity, res, err)
 	})
 	mux.HandleFunc("POST "+control.PathConfigReload, func(w http.ResponseWriter, r *http.Request) {
-		if err := d.ReloadConfig(r.Context()); err != nil {
-			control.WriteError(w, http.StatusUnprocessableEntity, err)
-			return
-		}
-		control.WriteJSON(w, http.StatusOK, struct{}{})
+		reply(w, http.StatusUnprocessableEntity, struct{}{}, l.ReloadConfig(r.Context()))
 	})
-	mux.HandleFunc("POST "+control.PathGeoIPReload, func(w http.ResponseWriter, _ *http.Request) {
-		g := d.geo.Load()
-		if _, err := g.Reload(); err != nil {
-			control.WriteError(w, http.StatusUnprocessableEntity, fmt.Errorf("geoip reload: %w", err))
-			return
-		}
-		control.WriteJSON(w, http.StatusOK, g.Status())
+	mux.HandleFunc("POST "+control.PathGeoIPReload, func(w http.ResponseWriter, r *http.Request) {
+		st, err := l.ReloadGeoIP(r.Context())
+		reply(w, http.StatusUnprocessableEntity, st, err)
 	})
 	mux.HandleFunc("GET "+control.PathReport, func(w http.ResponseWriter, r *http.Request) {
-		rep, err := d.Report(r.URL.Query().Get("date"))
-		if err != nil {
-			control.WriteError(w, http.StatusBadRequest, err)
-			return
-		}
-		control.WriteJSON(w, http.StatusOK, rep)
+		rep, err := l.Report(r.Context(), r.URL.Query().Get("date"))
+		reply(w, http.StatusBadRequest, rep, err)
 	})
 	return mux
+}
+
+// reply writes a call's answer as JSON, or its error with status.
+func reply(w http.ResponseWriter, status int, v any, err error) {
+	if err != nil {
+		control.WriteError(w, status, err)
+		return
+	}
+	control.WriteJSON(w, http.StatusOK, v)
 }
 
 // Report is the attack report of a local day (YYYY-MM-DD), with what the

@@ -61,9 +61,9 @@ type Options struct {
 	NewFirewall func(c *conf.Config) (Firewall, error)
 	// Clock defaults to the system clock.
 	Clock policy.Clock
-	// RunCLI runs a sipprot command line in-process; the web page makes
-	// every change through it. Nil: no web page (tests).
-	RunCLI func(ctx context.Context, args []string, stdin io.Reader) (stdout, stderr string, err error)
+	// Admin serves the management web page on [admin] listen; tests
+	// leave it off.
+	Admin bool
 }
 
 // How often state is written: block changes within a second, the

@@ -2,9 +2,6 @@ package daemon
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -13,10 +10,8 @@ import (
 	"github.com/sipprot/sipprot/store"
 )
 
-// StatusFile is the name, in the state directory, of the daemon's status:
-// rewritten every few seconds, so `sipprot status` can tell a running, a
-// stopped and a dead daemon apart without talking to it.
-const StatusFile = "status.json"
+// StatusFile is the name, in the state directory, of the daemon's status.
+const StatusFile = control.StatusFile
 
 // statusEvery is how often the status file is rewritten.
 const statusEvery = control.StatusEvery
@@ -26,20 +21,7 @@ type Status = control.Status
 
 // ReadStatus reads the status file of the state directory; (nil, nil)
 // when the daemon never ran.
-func ReadStatus(dir string) (*Status, error) {
-	data, err := os.ReadFile(filepath.Join(dir, StatusFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read status: %w", err)
-	}
-	var s Status
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("read status: %s: %w", filepath.Join(dir, StatusFile), err)
-	}
-	return &s, nil
-}
+func ReadStatus(dir string) (*Status, error) { return control.ReadStatus(dir) }
 
 // status is the daemon's status now.
 func (d *Daemon) status(running bool) Status {
