@@ -39,7 +39,7 @@ e2e:
 # Decode, parse, decision and list benchmarks; as root, also the NFQUEUE
 # flood: sipprot's readers beside a naive go-nfqueue loop, in one run.
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./packet/ ./sipparse/ ./policy/ ./store/ ./queue/ ./geoip/ ./notify/
+	$(GO) test -run='^$$' -bench=. -benchmem ./packet/ ./sipparse/ ./policy/ ./lists/ ./attacks/ ./queue/ ./geoip/ ./notify/
 	@if [ "$$(id -u)" != 0 ]; then echo "queue flood benchmark: skipped, needs root (sudo make bench)"; exit 0; fi; \
 	$(GO) test -tags e2e -run Throughput -v -timeout 30m ./queue/
 
@@ -52,10 +52,10 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzLoad$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./conf/
 	$(GO) test -run='^$$' -fuzz='^FuzzOpenBytes$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./geoip/
 	$(GO) test -run='^$$' -fuzz='^FuzzSetKey$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./conf/
-	$(GO) test -run='^$$' -fuzz='^FuzzAttackLogDay$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./store/
-	$(GO) test -run='^$$' -fuzz='^FuzzLoadBlocks$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./store/
-	$(GO) test -run='^$$' -fuzz='^FuzzListDoc$$' -fuzztime=$(FUZZTIME) ./store/
-	$(GO) test -run='^$$' -fuzz='^FuzzCSVNote$$' -fuzztime=$(FUZZTIME) ./store/
+	$(GO) test -run='^$$' -fuzz='^FuzzAttackLogDay$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./attacks/
+	$(GO) test -run='^$$' -fuzz='^FuzzLoadBlocks$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./savedblocks/
+	$(GO) test -run='^$$' -fuzz='^FuzzListDoc$$' -fuzztime=$(FUZZTIME) ./lists/
+	$(GO) test -run='^$$' -fuzz='^FuzzCSVNote$$' -fuzztime=$(FUZZTIME) ./lists/
 	$(GO) test -run='^$$' -fuzz='^FuzzOpenBytes$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./capture/
 
 # Real country databases from the npm registry (ip-location-db, CC0), for

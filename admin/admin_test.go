@@ -21,10 +21,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sipprot/sipprot/attacks"
 	"github.com/sipprot/sipprot/control"
 	"github.com/sipprot/sipprot/geoip"
 	"github.com/sipprot/sipprot/manage"
-	"github.com/sipprot/sipprot/store"
+	"github.com/sipprot/sipprot/savedblocks"
 )
 
 const testListen = "127.0.0.1:8465"
@@ -35,7 +36,7 @@ const testListen = "127.0.0.1:8465"
 type fakeDaemon struct {
 	mu      sync.Mutex
 	changes []string
-	blocks  []store.BlockJSON
+	blocks  []savedblocks.JSON
 }
 
 func (f *fakeDaemon) record(change string) {
@@ -54,7 +55,7 @@ func (f *fakeDaemon) Status(context.Context) (*control.Status, error) {
 	return &control.Status{PID: 42, Running: true, Started: time.Now(), Updated: time.Now()}, nil
 }
 
-func (f *fakeDaemon) Blocks(context.Context) ([]store.BlockJSON, error) {
+func (f *fakeDaemon) Blocks(context.Context) ([]savedblocks.JSON, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.blocks), nil
@@ -79,8 +80,8 @@ func (f *fakeDaemon) ReloadConfig(context.Context) error {
 	return nil
 }
 
-func (f *fakeDaemon) Report(_ context.Context, date string) (store.Report, error) {
-	return store.Report{Date: date}, nil
+func (f *fakeDaemon) Report(_ context.Context, date string) (attacks.Report, error) {
+	return attacks.Report{Date: date}, nil
 }
 
 func (f *fakeDaemon) ReloadGeoIP(context.Context) (geoip.Status, error) {
@@ -258,7 +259,7 @@ func TestGetChangesNothing(t *testing.T) {
 	f := newFixture(t)
 	f.login()
 	f.write("allowlist", "192.0.2.7\n")
-	f.daemon.blocks = []store.BlockJSON{{IP: netip.MustParseAddr("198.51.100.66"), Reason: "user_agent", Active: true, Count: 1, Until: time.Now().Add(time.Hour)}}
+	f.daemon.blocks = []savedblocks.JSON{{IP: netip.MustParseAddr("198.51.100.66"), Reason: "user_agent", Active: true, Count: 1, Until: time.Now().Add(time.Hour)}}
 	config := f.read("sipprot.conf")
 	for _, path := range []string{"/allow/add", "/allow/remove", "/blocks/unblock", "/settings?sip.block_time=1m", "/logout", "/geoip/update",
 		"/", "/allow", "/blocks", "/geoip", "/notifications"} {

@@ -9,11 +9,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sipprot/sipprot/store"
+	"github.com/sipprot/sipprot/savedblocks"
 )
 
 type blockRow struct {
-	store.BlockJSON
+	savedblocks.JSON
 	Left string // time left, temporary blocks only
 }
 
@@ -32,12 +32,12 @@ func (s *server) blocksPage(w http.ResponseWriter, r *http.Request, se *session)
 	d := blocksData{Address: strings.TrimSpace(q.Get("address")), Reason: q.Get("reason"), Country: strings.ToUpper(q.Get("country"))}
 	// As `status --dynamic --json`: what the page lists is what the
 	// CLI's status does.
-	var all []store.BlockJSON
+	var all []savedblocks.JSON
 	if st, err := s.opts.Service.Status(r.Context()); err != nil {
 		d.Err = readErr(err, "status", "--dynamic", "--json").Error()
 	} else {
 		for _, b := range append(st.Permanent, st.Temporary...) {
-			all = append(all, store.ToJSON(b))
+			all = append(all, savedblocks.ToJSON(b))
 		}
 	}
 	now := s.opts.Now()
@@ -52,7 +52,7 @@ func (s *server) blocksPage(w http.ResponseWriter, r *http.Request, se *session)
 		if !match(b.IP) || d.Reason != "" && b.Reason != d.Reason || d.Country != "" && b.Country != d.Country {
 			continue
 		}
-		row := blockRow{BlockJSON: b}
+		row := blockRow{JSON: b}
 		if b.Permanent {
 			d.Permanent = append(d.Permanent, row)
 		} else {

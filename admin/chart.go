@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/sipprot/sipprot/store"
+	"github.com/sipprot/sipprot/attacks"
 )
 
 // The attack charts are SVG drawn on the server: no script, no library,
@@ -70,7 +70,7 @@ func newChart(title string, pts []point, labelEvery int) chart {
 }
 
 // hourlyChart is attacks per hour over the 24 hours up to now.
-func hourlyChart(reports map[string]store.Report, now time.Time) chart {
+func hourlyChart(reports map[string]attacks.Report, now time.Time) chart {
 	// Not Truncate: that cuts absolute time, off by half an hour in +05:30.
 	end := time.Date(now.Year(), now.Month(), now.Day(), now.Hour(), 0, 0, 0, now.Location())
 	var pts []point
@@ -84,7 +84,7 @@ func hourlyChart(reports map[string]store.Report, now time.Time) chart {
 }
 
 // dailyChart is attacks per day over the 7 days up to today.
-func dailyChart(reports map[string]store.Report, now time.Time) chart {
+func dailyChart(reports map[string]attacks.Report, now time.Time) chart {
 	var pts []point
 	for i := 6; i >= 0; i-- {
 		d := now.AddDate(0, 0, -i)
@@ -95,7 +95,7 @@ func dailyChart(reports map[string]store.Report, now time.Time) chart {
 	return newChart("Attacks per day, last 7 days", pts, 1)
 }
 
-func hourAttacks(reports map[string]store.Report, t time.Time) int {
+func hourAttacks(reports map[string]attacks.Report, t time.Time) int {
 	r, ok := reports[t.Format(time.DateOnly)]
 	if !ok {
 		return 0

@@ -7,11 +7,11 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sipprot/sipprot/attacks"
 	"github.com/sipprot/sipprot/control"
 
 	"github.com/sipprot/sipprot/geoip"
 	"github.com/sipprot/sipprot/queue"
-	"github.com/sipprot/sipprot/store"
 )
 
 // reportDays is how far back the overview looks.
@@ -33,7 +33,7 @@ type overviewData struct {
 	ReportErr string
 	Hourly    chart
 	Daily     chart
-	Top       []store.SourceReport
+	Top       []attacks.Source
 
 	GeoIPErr  string
 	GeoIP     *geoip.Status
@@ -75,8 +75,8 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request, se *session) {
 
 // reports returns the daily reports of the last reportDays days by date;
 // with an error, those it could read.
-func (s *server) reports(ctx context.Context, now time.Time) (map[string]store.Report, error) {
-	out := map[string]store.Report{}
+func (s *server) reports(ctx context.Context, now time.Time) (map[string]attacks.Report, error) {
+	out := map[string]attacks.Report{}
 	for i := range reportDays {
 		day := now.AddDate(0, 0, -i).Format(time.DateOnly)
 		rep, err := s.opts.Service.Report(ctx, day)
@@ -90,13 +90,13 @@ func (s *server) reports(ctx context.Context, now time.Time) (map[string]store.R
 
 // topSources merges the days' top sources: the most blocks, then the
 // most dropped packets, over the whole period.
-func topSources(reports map[string]store.Report) []store.SourceReport {
+func topSources(reports map[string]attacks.Report) []attacks.Source {
 	days := make([]string, 0, len(reports))
 	for d := range reports {
 		days = append(days, d)
 	}
 	slices.Sort(days) // oldest first, so the latest details win
-	by := map[string]*store.SourceReport{}
+	by := map[string]*attacks.Source{}
 	for _, d := range days {
 		for _, src := range reports[d].TopSources {
 			m := by[src.IP]
@@ -113,12 +113,12 @@ func topSources(reports map[string]store.Report) []store.SourceReport {
 			m.UserAgent = cmp.Or(src.UserAgent, m.UserAgent)
 		}
 	}
-	out := make([]store.SourceReport, 0, len(by))
+	out := make([]attacks.Source, 0, len(by))
 	for _, m := range by {
 		out = append(out, *m)
 	}
-	slices.SortFunc(out, func(a, b store.SourceReport) int {
+	slices.SortFunc(out, func(a, b attacks.Source) int {
 		return cmp.Or(cmp.Compare(b.Blocks, a.Blocks), cmp.Compare(b.Dropped, a.Dropped), cmp.Compare(a.IP, b.IP))
 	})
-	return out[:min(len(out), store.ReportTopSources)]
+	return out[:min(len(out), attacks.TopSources)]
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sipprot/sipprot/store"
+	"github.com/sipprot/sipprot/attacks"
 )
 
 func TestExport(t *testing.T) {
@@ -52,14 +52,14 @@ func TestTimeLeft(t *testing.T) {
 func TestCharts(t *testing.T) {
 	loc := time.FixedZone("IST", 5*3600+1800) // a half-hour zone
 	now := time.Date(2026, 3, 10, 1, 20, 0, 0, loc)
-	hours := func(m map[int]int) []store.HourReport {
-		var out []store.HourReport
+	hours := func(m map[int]int) []attacks.Hour {
+		var out []attacks.Hour
 		for h := range 24 {
-			out = append(out, store.HourReport{Hour: h, Attacks: m[h]})
+			out = append(out, attacks.Hour{Hour: h, Attacks: m[h]})
 		}
 		return out
 	}
-	reports := map[string]store.Report{
+	reports := map[string]attacks.Report{
 		"2026-03-09": {Date: "2026-03-09", Attacks: 5, Hours: hours(map[int]int{1: 2, 2: 1, 23: 2})},
 		"2026-03-10": {Date: "2026-03-10", Attacks: 4, Hours: hours(map[int]int{0: 3, 1: 1})},
 		"2026-03-03": {Date: "2026-03-03", Attacks: 7},
@@ -84,9 +84,9 @@ func TestCharts(t *testing.T) {
 }
 
 func TestTopSources(t *testing.T) {
-	got := topSources(map[string]store.Report{
-		"2026-03-09": {TopSources: []store.SourceReport{{IP: "198.51.100.1", Blocks: 1, Dropped: 5, UserAgent: "old"}, {IP: "198.51.100.2", Blocks: 1}}},
-		"2026-03-10": {TopSources: []store.SourceReport{{IP: "198.51.100.1", Blocks: 2, Dropped: 1, UserAgent: "new", Permanent: true}}},
+	got := topSources(map[string]attacks.Report{
+		"2026-03-09": {TopSources: []attacks.Source{{IP: "198.51.100.1", Blocks: 1, Dropped: 5, UserAgent: "old"}, {IP: "198.51.100.2", Blocks: 1}}},
+		"2026-03-10": {TopSources: []attacks.Source{{IP: "198.51.100.1", Blocks: 2, Dropped: 1, UserAgent: "new", Permanent: true}}},
 	})
 	if len(got) != 2 || got[0].IP != "198.51.100.1" || got[0].Blocks != 3 || got[0].Dropped != 6 || got[0].UserAgent != "new" || !got[0].Permanent {
 		t.Errorf("merged: %+v", got)

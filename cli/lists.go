@@ -8,8 +8,8 @@ import (
 	"os"
 	"slices"
 
+	"github.com/sipprot/sipprot/lists"
 	"github.com/sipprot/sipprot/manage"
-	"github.com/sipprot/sipprot/store"
 	"github.com/spf13/cobra"
 )
 
@@ -112,8 +112,8 @@ confirmation when stdin is a terminal, and needs --yes otherwise.`, k),
 // formatNetwork writes a list entry's network as the list file does: a
 // host without its /32 or /128.
 func formatNetwork(s string) string {
-	if p, err := store.ParsePrefix(s); err == nil {
-		return store.FormatPrefix(p)
+	if p, err := lists.ParsePrefix(s); err == nil {
+		return lists.FormatPrefix(p)
 	}
 	return s
 }

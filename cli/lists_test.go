@@ -17,9 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sipprot/sipprot/lists"
 	"github.com/sipprot/sipprot/manage"
 	"github.com/sipprot/sipprot/policy"
-	"github.com/sipprot/sipprot/store"
+	"github.com/sipprot/sipprot/savedblocks"
 )
 
 // listFixture is a config whose lists and state live in a temporary
@@ -158,7 +159,7 @@ func (f *listFixture) read(name string) string {
 func (f *listFixture) saveBlocks(blocks ...policy.BlockState) {
 	f.t.Helper()
 	os.MkdirAll(f.path("state"), 0o750)
-	if err := store.SaveBlocks(f.path("state"), blocks, time.Now()); err != nil {
+	if err := savedblocks.Save(f.path("state"), blocks, time.Now()); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -324,9 +325,9 @@ func TestListConcurrentProcesses(t *testing.T) {
 	f.write("allowlist", "# shared\n")
 	var mu sync.Mutex
 	var bad []string
-	last := make(chan []store.Entry, 1000)
-	go store.WatchLists(t.Context(), f.path("allowlist"), f.path("denylist"),
-		func(a, _ []store.Entry) { last <- a },
+	last := make(chan []lists.Entry, 1000)
+	go lists.Watch(t.Context(), f.path("allowlist"), f.path("denylist"),
+		func(a, _ []lists.Entry) { last <- a },
 		func(format string, args ...any) {
 			mu.Lock()
 			bad = append(bad, fmt.Sprintf(format, args...))
@@ -346,7 +347,7 @@ func TestListConcurrentProcesses(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	entries, err := store.LoadList(f.path("allowlist"))
+	entries, err := lists.Load(f.path("allowlist"))
 	if err != nil || len(entries) != procs*each {
 		t.Fatalf("%d entries, want %d: %v", len(entries), procs*each, err)
 	}
@@ -475,7 +476,7 @@ func TestListImportKilled(t *testing.T) {
 		if importOnce(at, duringWrite, time.Duration(r.Int64N(int64(2*time.Millisecond)))) {
 			kills++
 		}
-		entries, err := store.LoadList(f.path("allowlist"))
+		entries, err := lists.Load(f.path("allowlist"))
 		if err != nil {
 			t.Fatalf("run %d (kill at %v, during write %v): the list does not parse: %v", i, at, duringWrite, err)
 		}

@@ -3,9 +3,9 @@ package cli
 import (
 	"encoding/json"
 
+	"github.com/sipprot/sipprot/lists"
 	"github.com/sipprot/sipprot/policy"
 	"github.com/sipprot/sipprot/replay"
-	"github.com/sipprot/sipprot/store"
 	"github.com/spf13/cobra"
 )
 
@@ -25,12 +25,12 @@ apply.`,
 			if err != nil {
 				return err
 			}
-			allow, deny, err := store.LoadLists(c.Lists.Allow, c.Lists.Deny)
+			allow, deny, err := lists.LoadPair(c.Lists.Allow, c.Lists.Deny)
 			if err != nil {
 				return err
 			}
 			res, err := replay.Run(policy.Compile(c), func(e *policy.Engine) error {
-				e.SetLists(store.PrefixSet(allow), store.PrefixSet(deny))
+				e.SetLists(lists.PrefixSet(allow), lists.PrefixSet(deny))
 				return nil
 			}, args...)
 			if err != nil {

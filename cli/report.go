@@ -11,7 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/sipprot/sipprot/store"
+	"github.com/sipprot/sipprot/attacks"
 	"github.com/spf13/cobra"
 )
 
@@ -49,14 +49,14 @@ User-Agent, and the day hour by hour. Days and hours are local time.`,
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		days, _ := store.ReportDays(c.State.Dir)
+		days, _ := attacks.Days(c.State.Dir)
 		slices.Reverse(days) // the latest first
 		return days, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveKeepOrder
 	})
 	return cmd
 }
 
-func writeReportJSON(w io.Writer, r store.Report) error {
+func writeReportJSON(w io.Writer, r attacks.Report) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
@@ -70,7 +70,7 @@ func writeReportJSON(w io.Writer, r store.Report) error {
 // writeReportText prints the report for an operator. A quiet day is one
 // line, not 24 rows of zeros; any other day has every section and all 24
 // hours, so days compare at a glance.
-func writeReportText(w io.Writer, r store.Report) error {
+func writeReportText(w io.Writer, r attacks.Report) error {
 	var b strings.Builder
 	title := "sipprot attack report for " + r.Date
 	if d, err := time.Parse(time.DateOnly, r.Date); err == nil {
@@ -98,7 +98,7 @@ func writeReportText(w io.Writer, r store.Report) error {
 	b.WriteString("\nPackets dropped per reason\n")
 	writeCounts(&b, r.DroppedByReason)
 
-	fmt.Fprintf(&b, "\nTop sources (at most %d, by blocks then dropped packets)\n", store.ReportTopSources)
+	fmt.Fprintf(&b, "\nTop sources (at most %d, by blocks then dropped packets)\n", attacks.TopSources)
 	if len(r.TopSources) == 0 {
 		b.WriteString("  none\n")
 	} else {

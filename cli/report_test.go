@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sipprot/sipprot/attacks"
 	"github.com/sipprot/sipprot/policy"
-	"github.com/sipprot/sipprot/store"
 )
 
 // reportZone pins the report's days and hours, whatever the machine's TZ.
@@ -35,16 +35,16 @@ func reportGolden(f *listFixture, name string) {
 
 // attackLog opens the fixture's attack log the way the daemon does; its
 // retention never prunes the tests' fixed days.
-func attackLog(f *listFixture) *store.AttackLog {
+func attackLog(f *listFixture) *attacks.Log {
 	f.t.Helper()
-	l, err := store.OpenAttackLog(f.path("state"), 100000, reportZone)
+	l, err := attacks.Open(f.path("state"), 100000, reportZone)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	return l
 }
 
-type reportEvents struct{ l *store.AttackLog }
+type reportEvents struct{ l *attacks.Log }
 
 func (e reportEvents) block(ip string, r policy.Reason, at time.Time, ua, country string, count int, perm bool) {
 	e.l.Record(policy.Event{Kind: policy.EventBlock, Addr: netip.MustParseAddr(ip), Reason: r, At: at,
@@ -112,7 +112,7 @@ func TestReportGolden(t *testing.T) {
 	reportGolden(f, "report")
 
 	// A million drops are a handful of lines, not one per packet.
-	b, err := os.ReadFile(store.AttackLogPath(f.path("state"), "2026-03-14"))
+	b, err := os.ReadFile(attacks.Path(f.path("state"), "2026-03-14"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestReportJSONGolden(t *testing.T) {
 	out := f.run("report", "--date", "2026-03-14", "--json")
 	reportGolden(f, "report_json")
 
-	var r store.Report
+	var r attacks.Report
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestReportTornLine(t *testing.T) {
 	l := attackLog(f)
 	reportEvents{l}.block("203.0.113.5", policy.ReasonUserAgent, reportAt(14, 3, 12, 0), "friendly-scanner", "CN", 1, false)
 	l.Close()
-	file, err := os.OpenFile(store.AttackLogPath(f.path("state"), "2026-03-14"), os.O_APPEND|os.O_WRONLY, 0)
+	file, err := os.OpenFile(attacks.Path(f.path("state"), "2026-03-14"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

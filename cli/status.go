@@ -7,9 +7,10 @@ import (
 	"time"
 
 	"github.com/sipprot/sipprot/control"
+	"github.com/sipprot/sipprot/lists"
 	"github.com/sipprot/sipprot/manage"
 	"github.com/sipprot/sipprot/policy"
-	"github.com/sipprot/sipprot/store"
+	"github.com/sipprot/sipprot/savedblocks"
 	"github.com/spf13/cobra"
 )
 
@@ -112,10 +113,10 @@ func writeDaemonLine(w io.Writer, st *control.Status, now time.Time) {
 	}
 }
 
-func writeEntries(w io.Writer, title string, entries []store.Entry) {
+func writeEntries(w io.Writer, title string, entries []lists.Entry) {
 	fmt.Fprintf(w, "\n%s list:\n", title)
 	for _, e := range entries {
-		fmt.Fprintf(w, "  %-43s %s\n", store.FormatPrefix(e.Prefix), e.Note)
+		fmt.Fprintf(w, "  %-43s %s\n", lists.FormatPrefix(e.Prefix), e.Note)
 	}
 }
 
@@ -152,9 +153,9 @@ func writeStatusJSON(w io.Writer, st *manage.Status, withAllow, withDeny, withDy
 		doc["deny_list"] = manage.EntriesJSON(st.Deny)
 	}
 	if withDynamic {
-		bl := []store.BlockJSON{}
+		bl := []savedblocks.JSON{}
 		for _, b := range append(st.Permanent, st.Temporary...) {
-			bl = append(bl, store.ToJSON(b))
+			bl = append(bl, savedblocks.ToJSON(b))
 		}
 		doc["dynamic_list"] = bl
 	}

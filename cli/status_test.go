@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sipprot/sipprot/policy"
-	"github.com/sipprot/sipprot/store"
 	"net/netip"
+
+	"github.com/sipprot/sipprot/policy"
+	"github.com/sipprot/sipprot/savedblocks"
 )
 
 func TestStatusTable(t *testing.T) {
@@ -52,7 +53,7 @@ socket = "`+dir+`/sipprot.sock"
 	os.WriteFile(filepath.Join(dir, "allow"), []byte("192.0.2.0/24 office\n198.51.100.9 trunk\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "deny"), []byte("# none\n203.0.113.66\n"), 0o600)
 	now := time.Now()
-	store.SaveBlocks(dir, []policy.BlockState{
+	savedblocks.Save(dir, []policy.BlockState{
 		{Addr: netip.MustParseAddr("198.51.100.66"), Reason: policy.ReasonUserAgent, Active: true, Count: 1, Until: now.Add(time.Hour)},
 		{Addr: netip.MustParseAddr("198.51.100.67"), Reason: policy.ReasonFailures, Active: true, Count: 1, Until: now.Add(-time.Hour)},
 		{Addr: netip.MustParseAddr("2001:db8::66"), Reason: policy.ReasonFailures, Active: true, Permanent: true, Count: 5},

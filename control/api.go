@@ -4,8 +4,9 @@ import (
 	"context"
 	"net/url"
 
+	"github.com/sipprot/sipprot/attacks"
 	"github.com/sipprot/sipprot/geoip"
-	"github.com/sipprot/sipprot/store"
+	"github.com/sipprot/sipprot/savedblocks"
 )
 
 // The typed calls of the API, one per path: the CLI's way to the running
@@ -21,8 +22,8 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 }
 
 // Blocks is GET PathBlocks: the dynamic blocks in force.
-func (c *Client) Blocks(ctx context.Context) ([]store.BlockJSON, error) {
-	var js []store.BlockJSON
+func (c *Client) Blocks(ctx context.Context) ([]savedblocks.JSON, error) {
+	var js []savedblocks.JSON
 	if err := c.Get(ctx, PathBlocks, nil, &js); err != nil {
 		return nil, err
 	}
@@ -51,8 +52,8 @@ func (c *Client) ReloadConfig(ctx context.Context) error {
 }
 
 // Report is GET PathReport: the attack report of a local day.
-func (c *Client) Report(ctx context.Context, date string) (store.Report, error) {
-	var r store.Report
+func (c *Client) Report(ctx context.Context, date string) (attacks.Report, error) {
+	var r attacks.Report
 	err := c.Get(ctx, PathReport, url.Values{"date": {date}}, &r)
 	return r, err
 }

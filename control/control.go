@@ -23,7 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sipprot/sipprot/store"
+	"github.com/sipprot/sipprot/savedblocks"
 )
 
 // ErrNoDaemon is returned by the client when no daemon listens on the
@@ -190,7 +190,7 @@ type UnblockResult struct {
 	// Lifted is false when the address had no block in force.
 	Lifted bool `json:"lifted"`
 	// Block is the block that was lifted.
-	Block *store.BlockJSON `json:"block,omitempty"`
+	Block *savedblocks.JSON `json:"block,omitempty"`
 }
 
 // ListsReply is the answer of POST /v1/lists/reload: the lists now in
@@ -204,10 +204,10 @@ type ListsReply struct {
 // The API's paths.
 const (
 	PathStatus       = "/v1/status"        // GET: daemon.Status, live
-	PathBlocks       = "/v1/blocks"        // GET: []store.BlockJSON in force
+	PathBlocks       = "/v1/blocks"        // GET: []savedblocks.JSON in force
 	PathUnblock      = "/v1/unblock"       // POST UnblockRequest: []UnblockResult
 	PathListsReload  = "/v1/lists/reload"  // POST: ListsReply
 	PathConfigReload = "/v1/config/reload" // POST: as SIGHUP, but the error comes back
-	PathReport       = "/v1/report"        // GET ?date=YYYY-MM-DD: store.Report
+	PathReport       = "/v1/report"        // GET ?date=YYYY-MM-DD: attacks.Report
 	PathGeoIPReload  = "/v1/geoip/reload"  // POST: load the database file now
 )

@@ -7,10 +7,11 @@ import (
 	"time"
 
 	"github.com/sipprot/sipprot/admin"
+	"github.com/sipprot/sipprot/attacks"
 	"github.com/sipprot/sipprot/control"
 	"github.com/sipprot/sipprot/geoip"
 	"github.com/sipprot/sipprot/manage"
-	"github.com/sipprot/sipprot/store"
+	"github.com/sipprot/sipprot/savedblocks"
 )
 
 // serveAdmin starts the management web page on [admin] listen. The page
@@ -62,7 +63,7 @@ func (l local) Status(context.Context) (*control.Status, error) {
 	return &st, nil
 }
 
-func (l local) Blocks(context.Context) ([]store.BlockJSON, error) { return l.d.activeBlocks(), nil }
+func (l local) Blocks(context.Context) ([]savedblocks.JSON, error) { return l.d.activeBlocks(), nil }
 
 func (l local) Unblock(_ context.Context, ips []string) ([]control.UnblockResult, error) {
 	return l.d.Unblock(ips)
@@ -72,7 +73,9 @@ func (l local) ReloadLists(context.Context) (control.ListsReply, error) { return
 
 func (l local) ReloadConfig(ctx context.Context) error { return l.d.ReloadConfig(ctx) }
 
-func (l local) Report(_ context.Context, date string) (store.Report, error) { return l.d.Report(date) }
+func (l local) Report(_ context.Context, date string) (attacks.Report, error) {
+	return l.d.Report(date)
+}
 
 // ReloadGeoIP loads the database file now rather than at the next check.
 func (l local) ReloadGeoIP(context.Context) (geoip.Status, error) {

@@ -9,8 +9,10 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/sipprot/sipprot/attacks"
 	"github.com/sipprot/sipprot/control"
-	"github.com/sipprot/sipprot/store"
+	"github.com/sipprot/sipprot/policy"
+	"github.com/sipprot/sipprot/savedblocks"
 )
 
 // serveControl starts the control API on the configured socket. A daemon
@@ -84,26 +86,26 @@ func reply(w http.ResponseWriter, status int, v any, err error) {
 
 // Report is the attack report of a local day (YYYY-MM-DD), with what the
 // daemon has not written yet.
-func (d *Daemon) Report(date string) (store.Report, error) {
+func (d *Daemon) Report(date string) (attacks.Report, error) {
 	day, err := time.ParseInLocation(time.DateOnly, date, time.Local)
 	if err != nil {
-		return store.Report{}, fmt.Errorf("report: date %q: want YYYY-MM-DD", date)
+		return attacks.Report{}, fmt.Errorf("report: date %q: want YYYY-MM-DD", date)
 	}
 	return d.dayReport(day)
 }
 
 // dayReport is the report of the local day holding day: for the control
 // API and the daily summary email.
-func (d *Daemon) dayReport(day time.Time) (store.Report, error) {
+func (d *Daemon) dayReport(day time.Time) (attacks.Report, error) {
 	date := day.In(time.Local).Format(time.DateOnly)
 	if d.alog != nil {
 		if err := d.alog.FlushAll(); err != nil {
 			d.log.Error("writing the attack log failed", "err", err)
 		}
 	}
-	rep, skipped, err := store.BuildReport(d.config().State.Dir, day, time.Local)
+	rep, skipped, err := attacks.BuildReport(d.config().State.Dir, day, time.Local)
 	if err != nil {
-		return store.Report{}, err
+		return attacks.Report{}, err
 	}
 	if skipped > 0 {
 		d.log.Warn("unreadable attack log lines skipped", "date", date, "lines", skipped)
@@ -114,13 +116,13 @@ func (d *Daemon) dayReport(day time.Time) (store.Report, error) {
 
 // activeBlocks is the dynamic block list in force, with the User-Agent
 // and country of each block.
-func (d *Daemon) activeBlocks() []store.BlockJSON {
+func (d *Daemon) activeBlocks() []savedblocks.JSON {
 	now := time.Now()
 	all := d.engine.Blocks()
-	out := []store.BlockJSON{}
+	out := []savedblocks.JSON{}
 	for _, b := range all {
-		if store.InForce(b, now) {
-			out = append(out, store.ToJSON(b))
+		if policy.InForce(b, now) {
+			out = append(out, savedblocks.ToJSON(b))
 		}
 	}
 	return out
@@ -138,7 +140,7 @@ func (d *Daemon) Unblock(ips []string) ([]control.UnblockResult, error) {
 		res := control.UnblockResult{IP: a.String()}
 		if b, ok := d.engine.Blocked(a); ok {
 			if d.engine.Unblock(a) {
-				j := store.ToJSON(b)
+				j := savedblocks.ToJSON(b)
 				res.Lifted, res.Block = true, &j
 				d.log.Info("unblocked by hand", "ip", a.String())
 			}

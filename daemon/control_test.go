@@ -11,9 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sipprot/sipprot/attacks"
 	"github.com/sipprot/sipprot/control"
 	"github.com/sipprot/sipprot/policy"
-	"github.com/sipprot/sipprot/store"
+	"github.com/sipprot/sipprot/savedblocks"
 )
 
 func TestControlUnblock(t *testing.T) {
@@ -27,7 +28,7 @@ func TestControlUnblock(t *testing.T) {
 	}
 	h.send("198.51.100.66", "friendly-scanner")
 	h.waitLog(`"msg":"blocked","ip":"198.51.100.66"`)
-	var blocks []store.BlockJSON
+	var blocks []savedblocks.JSON
 	if err := c.Get(ctx, control.PathBlocks, nil, &blocks); err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +36,7 @@ func TestControlUnblock(t *testing.T) {
 		t.Fatalf("blocks = %+v", blocks)
 	}
 	// The report has the block the moment it is asked for.
-	var rep store.Report
+	var rep attacks.Report
 	if err := c.Get(ctx, control.PathReport, url.Values{"date": {time.Now().Format(time.DateOnly)}}, &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestControlUnblock(t *testing.T) {
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		saved, _ := store.LoadBlocks(filepath.Join(dir, "state"))
+		saved, _ := savedblocks.Load(filepath.Join(dir, "state"))
 		if len(saved) == 0 || !saved[0].Active {
 			break
 		}

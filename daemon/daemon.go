@@ -18,13 +18,15 @@ import (
 	"time"
 
 	sd "github.com/coreos/go-systemd/v22/daemon"
+	"github.com/sipprot/sipprot/attacks"
 	"github.com/sipprot/sipprot/conf"
 	"github.com/sipprot/sipprot/geoip"
+	"github.com/sipprot/sipprot/lists"
 	"github.com/sipprot/sipprot/notify"
 	"github.com/sipprot/sipprot/policy"
 	"github.com/sipprot/sipprot/queue"
 	"github.com/sipprot/sipprot/rules"
-	"github.com/sipprot/sipprot/store"
+	"github.com/sipprot/sipprot/savedblocks"
 )
 
 // Queues is the NFQUEUE side: bind, then serve until the context ends.
@@ -82,7 +84,7 @@ type Daemon struct {
 	cfg     *conf.Config
 	engine  *policy.Engine
 	drops   policy.DropSample // the loop's, reused each second
-	alog    *store.AttackLog  // nil when the state directory refuses it
+	alog    *attacks.Log      // nil when the state directory refuses it
 	mail    *notify.Notifier
 	geo     atomic.Pointer[geoip.Store] // swapped whole when [geoip] changes
 	stopGeo context.CancelFunc          // ends the current store's updates
@@ -139,16 +141,16 @@ func (d *Daemon) run(ctx context.Context) error {
 	ctx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
 	d.engine = policy.New(policy.Compile(d.cfg), d.opts.Clock)
-	allow, deny, err := store.LoadLists(d.cfg.Lists.Allow, d.cfg.Lists.Deny)
+	allow, deny, err := lists.LoadPair(d.cfg.Lists.Allow, d.cfg.Lists.Deny)
 	if err != nil {
 		return err
 	}
 	// Blocks are in force before the first packet is judged.
-	saved, err := store.LoadBlocks(d.cfg.State.Dir)
+	saved, err := savedblocks.Load(d.cfg.State.Dir)
 	if err != nil {
 		// A torn or corrupt file must not keep the PBX unprotected: it is
 		// kept aside for the operator and the daemon starts without it.
-		aside, merr := store.MoveAside(filepath.Join(d.cfg.State.Dir, store.BlocksFile), time.Now())
+		aside, merr := savedblocks.MoveAside(filepath.Join(d.cfg.State.Dir, savedblocks.File), time.Now())
 		if merr != nil {
 			return fmt.Errorf("%w; and it cannot be moved aside: %v", err, merr)
 		}
@@ -161,10 +163,10 @@ func (d *Daemon) run(ctx context.Context) error {
 	// An address allowed while the daemon was stopped loses its block now.
 	d.applyLists(allow, deny, nil)
 	d.saveNow = make(chan struct{}, 1)
-	store.RemoveStaleTemp(d.cfg.State.Dir)
-	d.alog, err = store.OpenAttackLog(d.cfg.State.Dir, d.cfg.State.RetentionDays, time.Local)
+	savedblocks.RemoveStaleTemp(d.cfg.State.Dir)
+	d.alog, err = attacks.Open(d.cfg.State.Dir, d.cfg.State.RetentionDays, time.Local)
 	switch {
-	case errors.Is(err, store.ErrPrune):
+	case errors.Is(err, attacks.ErrPrune):
 		d.log.Warn("old attack log files not removed", "err", err)
 	case err != nil:
 		// Protection does not depend on the log: run without it.
@@ -425,10 +427,10 @@ func (d *Daemon) requestSave() {
 // too: of two concurrent refreshes (the watcher, a CLI edit, a config
 // reload), the one applied last has read the files last, so the lists in
 // force are never older than the files.
-func (d *Daemon) refreshLists(c *conf.Config, pc *policy.Config) (allow, deny []store.Entry, lifted []netip.Addr, err error) {
+func (d *Daemon) refreshLists(c *conf.Config, pc *policy.Config) (allow, deny []lists.Entry, lifted []netip.Addr, err error) {
 	d.listsMu.Lock()
 	defer d.listsMu.Unlock()
-	allow, deny, err = store.LoadLists(c.Lists.Allow, c.Lists.Deny)
+	allow, deny, err = lists.LoadPair(c.Lists.Allow, c.Lists.Deny)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -438,10 +440,10 @@ func (d *Daemon) refreshLists(c *conf.Config, pc *policy.Config) (allow, deny []
 // applyLists publishes new lists (and rules, when pc is not nil) in one
 // snapshot; an address the allow list now covers loses its dynamic block.
 // It returns those addresses. Callers other than the start hold listsMu.
-func (d *Daemon) applyLists(allow, deny []store.Entry, pc *policy.Config) []netip.Addr {
-	allowSet := store.PrefixSet(allow)
-	d.engine.Publish(policy.Settings{Config: pc, Lists: true, Allow: allowSet, Deny: store.PrefixSet(deny)})
-	lifted := store.BlocksToLift(d.engine.Blocks(), allowSet, time.Now())
+func (d *Daemon) applyLists(allow, deny []lists.Entry, pc *policy.Config) []netip.Addr {
+	allowSet := lists.PrefixSet(allow)
+	d.engine.Publish(policy.Settings{Config: pc, Lists: true, Allow: allowSet, Deny: lists.PrefixSet(deny)})
+	lifted := policy.BlocksToLift(d.engine.Blocks(), allowSet, time.Now())
 	for _, a := range lifted {
 		d.engine.Unblock(a)
 		d.log.Info("allow list lifts a dynamic block", "ip", a.String())
@@ -466,7 +468,7 @@ func (d *Daemon) watchLists(parent context.Context) {
 		}
 	}
 	d.sup.Go("lists", func() error {
-		err := store.WatchLists(ctx, allowPath, denyPath, func([]store.Entry, []store.Entry) {
+		err := lists.Watch(ctx, allowPath, denyPath, func([]lists.Entry, []lists.Entry) {
 			// Read again under the lock rather than apply what the
 			// watcher read: a CLI edit may have applied newer files since.
 			allow, deny, _, err := d.refreshLists(d.config(), nil)
@@ -488,7 +490,7 @@ func (d *Daemon) save() error {
 	defer d.saveMu.Unlock()
 	d.changed.Store(false)
 	d.touched.Store(false)
-	return store.SaveBlocks(d.cfg.State.Dir, d.engine.Blocks(), time.Now())
+	return savedblocks.Save(d.cfg.State.Dir, d.engine.Blocks(), time.Now())
 }
 
 // reload applies a new config and lists on SIGHUP or through the control
@@ -500,7 +502,7 @@ func (d *Daemon) reload() error {
 		d.log.Error("config reload refused, keeping the running config", "err", err)
 		return fmt.Errorf("config reload refused: %w", err)
 	}
-	if _, _, err := store.LoadLists(cfg.Lists.Allow, cfg.Lists.Deny); err != nil { // checked before anything changes
+	if _, _, err := lists.LoadPair(cfg.Lists.Allow, cfg.Lists.Deny); err != nil { // checked before anything changes
 		d.log.Error("config reload refused, keeping the running config", "err", err)
 		return fmt.Errorf("config reload refused: %w", err)
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/sipprot/sipprot/packet"
 	"github.com/sipprot/sipprot/policy"
 	"github.com/sipprot/sipprot/queue"
-	"github.com/sipprot/sipprot/store"
+	"github.com/sipprot/sipprot/savedblocks"
 )
 
 // fakeQueues feeds packets into the engine from the test, and records the
@@ -181,7 +181,7 @@ func TestRunStopSavesAndRestores(t *testing.T) {
 	if got := h.steps.String(); got != "open, install ports=[5060], remove" {
 		t.Fatalf("steps = %s", got)
 	}
-	saved, err := store.LoadBlocks(filepath.Join(dir, "state"))
+	saved, err := savedblocks.Load(filepath.Join(dir, "state"))
 	if err != nil || len(saved) != 1 || saved[0].Addr != netip.MustParseAddr("198.51.100.66") || saved[0].UserAgent != "friendly-scanner" {
 		t.Fatalf("saved blocks = %+v, %v", saved, err)
 	}
@@ -235,7 +235,7 @@ func TestCorruptStateIsMovedAside(t *testing.T) {
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "state"), 0o700)
 	torn := []byte(`{"version":1,"blocks":[{"ip":"198.51.100.9","reason":"fail`)
-	os.WriteFile(filepath.Join(dir, "state", store.BlocksFile), torn, 0o600)
+	os.WriteFile(filepath.Join(dir, "state", savedblocks.File), torn, 0o600)
 	os.WriteFile(filepath.Join(dir, "allow"), []byte("192.0.2.0/24 office\n"), 0o600)
 	h := start(t, dir, baseConfig)
 	h.waitLog("saved blocks unreadable: moved aside")
@@ -247,7 +247,7 @@ func TestCorruptStateIsMovedAside(t *testing.T) {
 		t.Fatalf("rules after a corrupt state file: %v", d)
 	}
 	h.stop()
-	aside, _ := filepath.Glob(filepath.Join(dir, "state", store.BlocksFile+".corrupt-*"))
+	aside, _ := filepath.Glob(filepath.Join(dir, "state", savedblocks.File+".corrupt-*"))
 	if len(aside) != 1 {
 		t.Fatalf("moved aside: %v", aside)
 	}
@@ -258,7 +258,7 @@ func TestCorruptStateIsMovedAside(t *testing.T) {
 		t.Fatalf("allow list touched: %q", allow)
 	}
 	// The new state file is whole again.
-	if saved, err := store.LoadBlocks(filepath.Join(dir, "state")); err != nil || len(saved) != 1 {
+	if saved, err := savedblocks.Load(filepath.Join(dir, "state")); err != nil || len(saved) != 1 {
 		t.Fatalf("state after the restart: %v, %v", saved, err)
 	}
 }

@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/sipprot/sipprot/atomicfile"
 	"github.com/sipprot/sipprot/control"
-	"github.com/sipprot/sipprot/store"
 )
 
 // StatusFile is the name, in the state directory, of the daemon's status.
@@ -40,7 +40,7 @@ func (d *Daemon) status(running bool) Status {
 func (d *Daemon) writeStatus(running bool) {
 	data, err := json.MarshalIndent(d.status(running), "", "  ")
 	if err == nil {
-		err = store.WriteFileAtomic(filepath.Join(d.cfg.State.Dir, StatusFile), data, 0o644)
+		err = atomicfile.Write(filepath.Join(d.cfg.State.Dir, StatusFile), data, 0o644)
 	}
 	if err != nil {
 		d.log.Error("writing status failed", "err", err)

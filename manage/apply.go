@@ -9,7 +9,9 @@ import (
 
 	"github.com/sipprot/sipprot/conf"
 	"github.com/sipprot/sipprot/control"
-	"github.com/sipprot/sipprot/store"
+	"github.com/sipprot/sipprot/lists"
+	"github.com/sipprot/sipprot/policy"
+	"github.com/sipprot/sipprot/savedblocks"
 )
 
 // ListsApplied is what the running daemon did with a list change.
@@ -71,15 +73,15 @@ func (s *Service) applyLists(ctx context.Context, c *conf.Config, allowed []neti
 	if len(allowed) == 0 {
 		return a, nil
 	}
-	blocks, err := store.LoadBlocks(c.State.Dir)
+	blocks, err := savedblocks.Load(c.State.Dir)
 	if err != nil {
 		return a, err
 	}
-	es := make([]store.Entry, len(allowed))
+	es := make([]lists.Entry, len(allowed))
 	for i, p := range allowed {
-		es[i] = store.Entry{Prefix: p}
+		es[i] = lists.Entry{Prefix: p}
 	}
-	for _, addr := range store.BlocksToLift(blocks, store.PrefixSet(es), s.opts.Now()) {
+	for _, addr := range policy.BlocksToLift(blocks, lists.PrefixSet(es), s.opts.Now()) {
 		a.Pending = append(a.Pending, addr.Unmap())
 	}
 	return a, nil

@@ -10,7 +10,7 @@ import (
 	"github.com/sipprot/sipprot/conf"
 	"github.com/sipprot/sipprot/control"
 	"github.com/sipprot/sipprot/policy"
-	"github.com/sipprot/sipprot/store"
+	"github.com/sipprot/sipprot/savedblocks"
 )
 
 // Blocks are the dynamic blocks in force.
@@ -38,7 +38,7 @@ func (s *Service) blocks(ctx context.Context, c *conf.Config) (*Blocks, error) {
 	switch {
 	case err == nil:
 		for _, j := range js {
-			b, err := store.FromJSON(j)
+			b, err := savedblocks.FromJSON(j)
 			if err != nil {
 				return nil, fmt.Errorf("daemon's block list: %w", err)
 			}
@@ -49,13 +49,13 @@ func (s *Service) blocks(ctx context.Context, c *conf.Config) (*Blocks, error) {
 	case !errors.Is(err, control.ErrNoDaemon):
 		r.Warning = fmt.Sprintf("warning: %v; reading the state file instead", err)
 	}
-	saved, err := store.LoadBlocks(c.State.Dir)
+	saved, err := savedblocks.Load(c.State.Dir)
 	if err != nil {
 		return nil, err
 	}
 	now := s.opts.Now()
 	for _, b := range saved {
-		if store.InForce(b, now) {
+		if policy.InForce(b, now) {
 			r.Blocks = append(r.Blocks, b)
 		}
 	}
@@ -129,7 +129,7 @@ func (s *Service) Unblock(ctx context.Context, ips []string) (*UnblockResult, er
 // unblockSaved lifts blocks in the saved state while no daemon runs: the
 // block and its count are forgotten.
 func (s *Service) unblockSaved(c *conf.Config, ips []string) ([]control.UnblockResult, error) {
-	saved, err := store.LoadBlocks(c.State.Dir)
+	saved, err := savedblocks.Load(c.State.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -146,8 +146,8 @@ func (s *Service) unblockSaved(c *conf.Config, ips []string) ([]control.UnblockR
 				continue
 			}
 			changed = true
-			if store.InForce(b, now) {
-				j := store.ToJSON(b)
+			if policy.InForce(b, now) {
+				j := savedblocks.ToJSON(b)
 				r.Lifted, r.Block = true, &j
 			}
 		}
@@ -155,7 +155,7 @@ func (s *Service) unblockSaved(c *conf.Config, ips []string) ([]control.UnblockR
 		res = append(res, r)
 	}
 	if changed {
-		if err := store.SaveBlocks(c.State.Dir, saved, now); err != nil {
+		if err := savedblocks.Save(c.State.Dir, saved, now); err != nil {
 			return nil, err
 		}
 	}

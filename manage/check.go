@@ -9,8 +9,9 @@ import (
 
 	"github.com/sipprot/sipprot/conf"
 	"github.com/sipprot/sipprot/geoip"
+	"github.com/sipprot/sipprot/lists"
 	"github.com/sipprot/sipprot/policy"
-	"github.com/sipprot/sipprot/store"
+	"github.com/sipprot/sipprot/savedblocks"
 )
 
 // Match is a list entry that holds the checked address.
@@ -24,10 +25,10 @@ type Match struct {
 // Check is `check --json`: the entries holding the address on each list,
 // its dynamic block in force (null if none), and the rule that wins.
 type Check struct {
-	IP      netip.Addr       `json:"ip"`
-	Allow   []Match          `json:"allow"`
-	Deny    []Match          `json:"deny"`
-	Dynamic *store.BlockJSON `json:"dynamic"`
+	IP      netip.Addr        `json:"ip"`
+	Allow   []Match           `json:"allow"`
+	Deny    []Match           `json:"deny"`
+	Dynamic *savedblocks.JSON `json:"dynamic"`
 	// Country is the address's country in the GeoIP database, absent when
 	// no database is usable or it does not know the address;
 	// CountryBlocked says it is one of [sip] blocked_countries.
@@ -51,11 +52,11 @@ func (s *Service) Check(ctx context.Context, addr string) (*Check, error) {
 	if err != nil {
 		return nil, err
 	}
-	allow, err := store.ReadListDoc(c.Lists.Allow)
+	allow, err := lists.ReadDoc(c.Lists.Allow)
 	if err != nil {
 		return nil, err
 	}
-	deny, err := store.ReadListDoc(c.Lists.Deny)
+	deny, err := lists.ReadDoc(c.Lists.Deny)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +73,7 @@ func (s *Service) Check(ctx context.Context, addr string) (*Check, error) {
 	}
 	for _, b := range blocks.Blocks {
 		if b.Addr.Unmap() == a {
-			j := store.ToJSON(b)
+			j := savedblocks.ToJSON(b)
 			r.Dynamic = &j
 		}
 	}
@@ -87,7 +88,7 @@ func (s *Service) Check(ctx context.Context, addr string) (*Check, error) {
 }
 
 func parseCheckAddr(s string) (netip.Addr, error) {
-	p, err := store.ParsePrefix(strings.TrimSpace(s))
+	p, err := lists.ParsePrefix(strings.TrimSpace(s))
 	if err != nil {
 		return netip.Addr{}, err
 	}
@@ -115,7 +116,7 @@ func winner(r *Check) policy.Reason {
 	})
 }
 
-func matches(ms []store.Match) []Match {
+func matches(ms []lists.Match) []Match {
 	out := []Match{}
 	for _, m := range ms {
 		out = append(out, Match{Network: m.Prefix.String(), Note: m.Note, File: m.File, Line: m.Line})

@@ -10,12 +10,13 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/sipprot/sipprot/atomicfile"
 	"github.com/sipprot/sipprot/conf"
-	"github.com/sipprot/sipprot/store"
+	"github.com/sipprot/sipprot/lists"
 )
 
 // Every list edit is a locked read-modify-write with an atomic rename
-// (store.EditList); then the running daemon is told to apply the files
+// (lists.Edit); then the running daemon is told to apply the files
 // at once. Its file watcher would within a second anyway, which covers
 // hand edits.
 
@@ -45,14 +46,14 @@ func (k Kind) Where(c *conf.Config) string {
 // that it overlaps.
 type Overlap struct {
 	Prefix  netip.Prefix
-	Matches []store.Match
+	Matches []lists.Match
 }
 
 // AddResult is what List Add did.
 type AddResult struct {
 	Where  string
 	Prefix netip.Prefix
-	Result store.AddResult
+	Result lists.AddResult
 	// AlsoDenied are deny entries a newly allowed network overlaps: not
 	// an error (allow wins), but the operator should know.
 	AlsoDenied []Overlap
@@ -63,17 +64,17 @@ type AddResult struct {
 // Text is what the CLI prints on stdout.
 func (r *AddResult) Text() string {
 	var b strings.Builder
-	p := store.FormatPrefix(r.Prefix)
+	p := lists.FormatPrefix(r.Prefix)
 	switch r.Result {
-	case store.Added:
+	case lists.Added:
 		fmt.Fprintf(&b, "added %s to %s\n", p, r.Where)
-	case store.Updated:
+	case lists.Updated:
 		fmt.Fprintf(&b, "updated the note of %s on %s\n", p, r.Where)
 	default:
 		fmt.Fprintf(&b, "%s is already on %s\n", p, r.Where)
 	}
 	for _, o := range r.AlsoDenied {
-		fmt.Fprintf(&b, "note: %s overlaps the deny list: %s; the allow list wins\n", store.FormatPrefix(o.Prefix), DescribeMatches(o.Matches))
+		fmt.Fprintf(&b, "note: %s overlaps the deny list: %s; the allow list wins\n", lists.FormatPrefix(o.Prefix), DescribeMatches(o.Matches))
 	}
 	if r.Applied != nil {
 		b.WriteString(r.Applied.Text())
@@ -99,11 +100,11 @@ func (s *Service) Add(ctx context.Context, k Kind, addr, note string) (*AddResul
 	if err != nil {
 		return nil, err
 	}
-	p, err := store.ParsePrefix(addr)
+	p, err := lists.ParsePrefix(addr)
 	if err != nil {
 		return nil, err
 	}
-	clean, err := store.CleanNote(note)
+	clean, err := lists.CleanNote(note)
 	if err != nil {
 		return nil, fmt.Errorf("--note: %w", err)
 	}
@@ -122,14 +123,14 @@ func (s *Service) Add(ctx context.Context, k Kind, addr, note string) (*AddResul
 		}
 	}
 	r := &AddResult{Where: k.Where(c), Prefix: p}
-	if err := store.EditList(k.Path(c), func(d *store.ListDoc) error { r.Result = d.Add(store.Entry{Prefix: p, Note: clean}); return nil }); err != nil {
+	if err := lists.Edit(k.Path(c), func(d *lists.Doc) error { r.Result = d.Add(lists.Entry{Prefix: p, Note: clean}); return nil }); err != nil {
 		return nil, err
 	}
-	if r.Result == store.Unchanged {
+	if r.Result == lists.Unchanged {
 		return r, nil
 	}
 	var allowed []netip.Prefix
-	if k == Allow && r.Result == store.Added {
+	if k == Allow && r.Result == lists.Added {
 		r.AlsoDenied = alsoDenied(c, []netip.Prefix{p})
 		allowed = []netip.Prefix{p}
 	}
@@ -155,7 +156,7 @@ func (r *RemoveResult) Text() string {
 	case r.All:
 		fmt.Fprintf(&b, "emptied %s: %s removed, comments kept\n", r.Where, Plural(r.Count, "entry", "entries"))
 	case len(r.Removed) == 1:
-		fmt.Fprintf(&b, "removed %s from %s\n", store.FormatPrefix(r.Removed[0]), r.Where)
+		fmt.Fprintf(&b, "removed %s from %s\n", lists.FormatPrefix(r.Removed[0]), r.Where)
 	default:
 		fmt.Fprintf(&b, "removed %s from %s\n", Plural(len(r.Removed), "entry", "entries"), r.Where)
 	}
@@ -181,7 +182,7 @@ func (s *Service) Remove(ctx context.Context, k Kind, addrs []string) (*RemoveRe
 	var ps []netip.Prefix
 	var bad []error
 	for _, a := range addrs {
-		p, err := store.ParsePrefix(a)
+		p, err := lists.ParsePrefix(a)
 		if err != nil {
 			bad = append(bad, err)
 		}
@@ -190,13 +191,13 @@ func (s *Service) Remove(ctx context.Context, k Kind, addrs []string) (*RemoveRe
 	if len(bad) > 0 {
 		return nil, fmt.Errorf("nothing removed: %w", errors.Join(bad...))
 	}
-	err = store.EditList(k.Path(c), func(d *store.ListDoc) error {
+	err = lists.Edit(k.Path(c), func(d *lists.Doc) error {
 		var absent []string
 		for _, p := range ps {
 			if _, ok := d.Find(p); ok {
 				continue
 			}
-			s := store.FormatPrefix(p) + " is not on it"
+			s := lists.FormatPrefix(p) + " is not on it"
 			if ms := d.Overlaps(p); len(ms) > 0 {
 				s += "; it " + relation(p, ms) + " " + DescribeMatches(ms)
 			}
@@ -226,7 +227,7 @@ func (s *Service) RemoveAll(ctx context.Context, k Kind, confirm Confirm) (*Remo
 		return nil, err
 	}
 	if confirm != nil {
-		d, err := store.ReadListDoc(k.Path(c))
+		d, err := lists.ReadDoc(k.Path(c))
 		if err != nil {
 			return nil, err
 		}
@@ -240,7 +241,7 @@ func (s *Service) RemoveAll(ctx context.Context, k Kind, confirm Confirm) (*Remo
 		}
 	}
 	r := &RemoveResult{Where: k.Where(c), All: true}
-	if err := store.EditList(k.Path(c), func(d *store.ListDoc) error { r.Count = d.RemoveAll(); return nil }); err != nil {
+	if err := lists.Edit(k.Path(c), func(d *lists.Doc) error { r.Count = d.RemoveAll(); return nil }); err != nil {
 		return nil, err
 	}
 	r.Applied, err = s.applyLists(ctx, c, nil)
@@ -259,7 +260,7 @@ type ListResult struct {
 	File    string  `json:"file"`
 	Entries []Entry `json:"entries"`
 	where   string
-	entries []store.Entry
+	entries []lists.Entry
 }
 
 // Text is the list as a table, network and note.
@@ -269,12 +270,12 @@ func (r *ListResult) Text() string {
 	}
 	w := len("NETWORK")
 	for _, e := range r.entries {
-		w = max(w, len(store.FormatPrefix(e.Prefix)))
+		w = max(w, len(lists.FormatPrefix(e.Prefix)))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-*s  %s\n", w, "NETWORK", "NOTE")
 	for _, e := range r.entries {
-		b.WriteString(strings.TrimRight(fmt.Sprintf("%-*s  %s", w, store.FormatPrefix(e.Prefix), e.Note), " ") + "\n")
+		b.WriteString(strings.TrimRight(fmt.Sprintf("%-*s  %s", w, lists.FormatPrefix(e.Prefix), e.Note), " ") + "\n")
 	}
 	return b.String()
 }
@@ -285,7 +286,7 @@ func (s *Service) List(k Kind) (*ListResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	entries, err := store.LoadList(k.Path(c))
+	entries, err := lists.Load(k.Path(c))
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +295,7 @@ func (s *Service) List(k Kind) (*ListResult, error) {
 }
 
 // EntriesJSON is entries in JSON outputs; never null.
-func EntriesJSON(entries []store.Entry) []Entry {
+func EntriesJSON(entries []lists.Entry) []Entry {
 	out := []Entry{}
 	for _, e := range entries {
 		out = append(out, Entry{e.Prefix.String(), e.Note})
@@ -333,34 +334,34 @@ func (s *Service) Import(ctx context.Context, k Kind, in io.Reader, name string)
 	if err != nil {
 		return nil, err
 	}
-	var check func(store.Entry) error
+	var check func(lists.Entry) error
 	if k == Deny {
 		allow, unlock, err := lockAllow(c)
 		if err != nil {
 			return nil, err
 		}
 		defer unlock()
-		check = func(e store.Entry) error {
+		check = func(e lists.Entry) error {
 			if ms := allow.Overlaps(e.Prefix); len(ms) > 0 {
 				return allowConflict(e.Prefix, ms)
 			}
 			return nil
 		}
 	}
-	entries, err := store.ReadCSV(bufio.NewReaderSize(in, 1<<16), name, check)
+	entries, err := lists.ReadCSV(bufio.NewReaderSize(in, 1<<16), name, check)
 	if err != nil {
 		return nil, err
 	}
 	r := &ImportResult{Where: k.Where(c), Source: name, Rows: len(entries)}
 	var added []netip.Prefix
-	err = store.EditList(k.Path(c), func(d *store.ListDoc) error {
+	err = lists.Edit(k.Path(c), func(d *lists.Doc) error {
 		r.Added, r.Updated, r.Unchanged, added = 0, 0, 0, nil
 		for _, e := range entries {
 			switch d.Add(e) {
-			case store.Added:
+			case lists.Added:
 				r.Added++
 				added = append(added, e.Prefix)
-			case store.Updated:
+			case lists.Updated:
 				r.Updated++
 			default:
 				r.Unchanged++
@@ -404,12 +405,12 @@ func (s *Service) Export(k Kind) (*ExportResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	entries, err := store.LoadList(k.Path(c))
+	entries, err := lists.Load(k.Path(c))
 	if err != nil {
 		return nil, err
 	}
 	var b bytes.Buffer
-	if err := store.WriteCSV(&b, entries); err != nil {
+	if err := lists.WriteCSV(&b, entries); err != nil {
 		return nil, err
 	}
 	return &ExportResult{CSV: b.Bytes(), Entries: len(entries), Where: k.Where(c)}, nil
@@ -421,7 +422,7 @@ func (s *Service) ExportFile(k Kind, file string) (*ExportResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := store.WriteFileAtomic(file, r.CSV, 0o644); err != nil {
+	if err := atomicfile.Write(file, r.CSV, 0o644); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	r.File = file
@@ -430,15 +431,15 @@ func (s *Service) ExportFile(k Kind, file string) (*ExportResult, error) {
 
 // lockAllow reads the allow list under a shared lock, held until unlock,
 // so that a deny edit checked against it cannot race an allow edit.
-func lockAllow(c *conf.Config) (*store.ListDoc, func(), error) {
-	if store.SameFile(c.Lists.Allow, c.Lists.Deny) {
-		return nil, nil, fmt.Errorf("%w: %s", store.ErrSameFile, c.Lists.Allow)
+func lockAllow(c *conf.Config) (*lists.Doc, func(), error) {
+	if lists.SameFile(c.Lists.Allow, c.Lists.Deny) {
+		return nil, nil, fmt.Errorf("%w: %s", lists.ErrSameFile, c.Lists.Allow)
 	}
-	unlock, err := store.LockList(c.Lists.Allow, false)
+	unlock, err := lists.Lock(c.Lists.Allow, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := store.ReadListDoc(c.Lists.Allow)
+	d, err := lists.ReadDoc(c.Lists.Allow)
 	if err != nil {
 		unlock()
 		return nil, nil, err
@@ -448,18 +449,18 @@ func lockAllow(c *conf.Config) (*store.ListDoc, func(), error) {
 
 // allowConflict explains why p cannot go on the deny list: the allow
 // list wins, so the deny entry would not apply where they meet.
-func allowConflict(p netip.Prefix, ms []store.Match) error {
+func allowConflict(p netip.Prefix, ms []lists.Match) error {
 	entry := "entry"
 	if len(ms) > 1 {
 		entry = "entries"
 	}
 	return fmt.Errorf("%s %s the allow list %s %s, and the allow list wins over the deny list",
-		store.FormatPrefix(p), relation(p, ms), entry, DescribeMatches(ms))
+		lists.FormatPrefix(p), relation(p, ms), entry, DescribeMatches(ms))
 }
 
 // relation is how p sits against the entries that overlap it: inside
 // them all, or overlapping some that are narrower.
-func relation(p netip.Prefix, ms []store.Match) string {
+func relation(p netip.Prefix, ms []lists.Match) string {
 	for _, m := range ms {
 		if m.Prefix.Bits() > p.Bits() {
 			return "overlaps"
@@ -477,10 +478,10 @@ func Plural(n int, one, many string) string {
 }
 
 // DescribeMatches writes entries as `192.0.2.0/24 "office" (FILE:LINE)`.
-func DescribeMatches(ms []store.Match) string {
+func DescribeMatches(ms []lists.Match) string {
 	var parts []string
 	for _, m := range ms {
-		s := store.FormatPrefix(m.Prefix)
+		s := lists.FormatPrefix(m.Prefix)
 		if m.Note != "" {
 			s += fmt.Sprintf(" %q", m.Note)
 		}
@@ -491,7 +492,7 @@ func DescribeMatches(ms []store.Match) string {
 
 // alsoDenied finds deny entries that newly allowed networks overlap.
 func alsoDenied(c *conf.Config, ps []netip.Prefix) []Overlap {
-	deny, err := store.ReadListDoc(c.Lists.Deny)
+	deny, err := lists.ReadDoc(c.Lists.Deny)
 	if err != nil {
 		return nil // the deny list's own operations report its errors
 	}

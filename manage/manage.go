@@ -15,10 +15,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sipprot/sipprot/attacks"
 	"github.com/sipprot/sipprot/conf"
 	"github.com/sipprot/sipprot/control"
 	"github.com/sipprot/sipprot/geoip"
-	"github.com/sipprot/sipprot/store"
+	"github.com/sipprot/sipprot/savedblocks"
 )
 
 // Daemon is the running daemon as the Service needs it. The control API
@@ -27,11 +28,11 @@ import (
 // control.ErrNoDaemon when no daemon runs.
 type Daemon interface {
 	Status(ctx context.Context) (*control.Status, error)
-	Blocks(ctx context.Context) ([]store.BlockJSON, error)
+	Blocks(ctx context.Context) ([]savedblocks.JSON, error)
 	Unblock(ctx context.Context, ips []string) ([]control.UnblockResult, error)
 	ReloadLists(ctx context.Context) (control.ListsReply, error)
 	ReloadConfig(ctx context.Context) error
-	Report(ctx context.Context, date string) (store.Report, error)
+	Report(ctx context.Context, date string) (attacks.Report, error)
 	ReloadGeoIP(ctx context.Context) (geoip.Status, error)
 }
 

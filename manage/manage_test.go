@@ -13,11 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sipprot/sipprot/attacks"
 	"github.com/sipprot/sipprot/conf"
 	"github.com/sipprot/sipprot/control"
 	"github.com/sipprot/sipprot/geoip"
+	"github.com/sipprot/sipprot/lists"
 	"github.com/sipprot/sipprot/policy"
-	"github.com/sipprot/sipprot/store"
+	"github.com/sipprot/sipprot/savedblocks"
 )
 
 // Both ways to the running daemon are a Daemon.
@@ -29,7 +31,7 @@ type fakeDaemon struct {
 	mu     sync.Mutex
 	err    error
 	calls  []string
-	blocks []store.BlockJSON
+	blocks []savedblocks.JSON
 	lifted []string
 }
 
@@ -53,7 +55,7 @@ func (f *fakeDaemon) Status(context.Context) (*control.Status, error) {
 	return &control.Status{PID: 7, Running: true, Updated: time.Now()}, nil
 }
 
-func (f *fakeDaemon) Blocks(context.Context) ([]store.BlockJSON, error) {
+func (f *fakeDaemon) Blocks(context.Context) ([]savedblocks.JSON, error) {
 	return f.blocks, f.call("blocks")
 }
 
@@ -74,8 +76,8 @@ func (f *fakeDaemon) ReloadLists(context.Context) (control.ListsReply, error) {
 
 func (f *fakeDaemon) ReloadConfig(context.Context) error { return f.call("reload config") }
 
-func (f *fakeDaemon) Report(_ context.Context, date string) (store.Report, error) {
-	return store.Report{Date: date, Attacks: 99}, f.call("report " + date)
+func (f *fakeDaemon) Report(_ context.Context, date string) (attacks.Report, error) {
+	return attacks.Report{Date: date, Attacks: 99}, f.call("report " + date)
 }
 
 func (f *fakeDaemon) ReloadGeoIP(context.Context) (geoip.Status, error) {
@@ -122,7 +124,7 @@ func (f *fixture) read(name string) string {
 func (f *fixture) saveBlocks(blocks ...policy.BlockState) {
 	f.t.Helper()
 	os.MkdirAll(f.path("state"), 0o750)
-	if err := store.SaveBlocks(f.path("state"), blocks, now); err != nil {
+	if err := savedblocks.Save(f.path("state"), blocks, now); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -154,7 +156,7 @@ func TestAddAppliesAndTellsTheDaemon(t *testing.T) {
 	f := newFixture(t, nil)
 	f.daemon.lifted = []string{"192.0.2.66"}
 	r, err := f.svc.Add(ctx, Deny, "203.0.113.9", "scanner")
-	if err != nil || r.Result != store.Added {
+	if err != nil || r.Result != lists.Added {
 		t.Fatalf("add: %v %+v", err, r)
 	}
 	if got := f.read("denylist"); got != "203.0.113.9 scanner\n" {
@@ -167,7 +169,7 @@ func TestAddAppliesAndTellsTheDaemon(t *testing.T) {
 		t.Errorf("text %q", r.Text())
 	}
 	// The same entry again changes nothing, so the daemon is not asked.
-	if r, err := f.svc.Add(ctx, Deny, "203.0.113.9", ""); err != nil || r.Result != store.Unchanged || r.Applied != nil {
+	if r, err := f.svc.Add(ctx, Deny, "203.0.113.9", ""); err != nil || r.Result != lists.Unchanged || r.Applied != nil {
 		t.Errorf("again: %v %+v", err, r)
 	}
 	if n := len(f.daemon.asked()); n != 1 {
@@ -291,7 +293,7 @@ func TestUnblock(t *testing.T) {
 	if err != nil || r.Live || len(r.Results) != 1 || !r.Results[0].Lifted {
 		t.Fatalf("saved: %v %+v", err, r)
 	}
-	saved, err := store.LoadBlocks(f.path("state"))
+	saved, err := savedblocks.Load(f.path("state"))
 	if err != nil || len(saved) != 1 || saved[0].Addr != netip.MustParseAddr("192.0.2.67") {
 		t.Errorf("saved state %v %v, want only 192.0.2.67", saved, err)
 	}
@@ -334,7 +336,7 @@ func TestCheck(t *testing.T) {
 	f := newFixture(t, nil)
 	f.write("allowlist", "192.0.2.0/24 office\n")
 	f.write("denylist", "192.0.2.7\n203.0.113.0/24\n")
-	f.daemon.blocks = []store.BlockJSON{store.ToJSON(block("203.0.113.9", now.Add(time.Hour)))}
+	f.daemon.blocks = []savedblocks.JSON{savedblocks.ToJSON(block("203.0.113.9", now.Add(time.Hour)))}
 	for addr, want := range map[string]string{"192.0.2.7": "allow", "203.0.113.9": "deny", "198.51.100.1": "none"} {
 		r, err := f.svc.Check(ctx, addr)
 		if err != nil || r.Winner != want {
@@ -390,7 +392,7 @@ func TestStatus(t *testing.T) {
 	f.write("allowlist", "192.0.2.0/24\n")
 	perm := block("198.51.100.1", time.Time{})
 	perm.Permanent = true
-	f.daemon.blocks = []store.BlockJSON{store.ToJSON(perm), store.ToJSON(block("198.51.100.2", now.Add(time.Hour)))}
+	f.daemon.blocks = []savedblocks.JSON{savedblocks.ToJSON(perm), savedblocks.ToJSON(block("198.51.100.2", now.Add(time.Hour)))}
 	st, err := f.svc.Status(ctx)
 	if err != nil || len(st.Allow) != 1 || len(st.Permanent) != 1 || len(st.Temporary) != 1 || st.Daemon == nil || st.Daemon.PID != 7 {
 		t.Errorf("live: %v %+v", err, st)

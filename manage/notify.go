@@ -199,7 +199,7 @@ func (s *Service) SendTest(ctx context.Context, addrs []string) (*TestSent, erro
 			to = append(to, bare(rc))
 		}
 	}
-	reply, err := notify.SendTest(ctx, c, to)
+	reply, err := notify.SendTest(ctx, notify.SettingsOf(c), to)
 	switch {
 	case errors.Is(err, notify.ErrNoSMTPHost):
 		return nil, fmt.Errorf("%w; set [smtp] host in %s", err, c.Source())

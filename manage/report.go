@@ -6,14 +6,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sipprot/sipprot/attacks"
 	"github.com/sipprot/sipprot/control"
 	"github.com/sipprot/sipprot/geoip"
-	"github.com/sipprot/sipprot/store"
 )
 
 // Report is one day of the attack log.
 type Report struct {
-	store.Report
+	attacks.Report
 	// Notes say where the report came from when not from the running
 	// daemon, and what of the log could not be read.
 	Notes []string
@@ -44,7 +44,7 @@ func (s *Service) Report(ctx context.Context, date string) (*Report, error) {
 	default:
 		r.Notes = append(r.Notes, fmt.Sprintf("warning: %v; reading the attack log files instead", err))
 	}
-	rep, skipped, err := store.BuildReport(c.State.Dir, day, loc)
+	rep, skipped, err := attacks.BuildReport(c.State.Dir, day, loc)
 	if err != nil {
 		return r, err
 	}
@@ -55,7 +55,7 @@ func (s *Service) Report(ctx context.Context, date string) (*Report, error) {
 	r.Report = rep
 	if skipped > 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("warning: skipped %s in %s",
-			Plural(skipped, "unreadable line", "unreadable lines"), store.AttackLogPath(c.State.Dir, rep.Date)))
+			Plural(skipped, "unreadable line", "unreadable lines"), attacks.Path(c.State.Dir, rep.Date)))
 	}
 	return r, nil
 }

@@ -7,15 +7,15 @@ import (
 	"github.com/sipprot/sipprot/conf"
 	"github.com/sipprot/sipprot/control"
 	"github.com/sipprot/sipprot/geoip"
+	"github.com/sipprot/sipprot/lists"
 	"github.com/sipprot/sipprot/notify"
 	"github.com/sipprot/sipprot/policy"
-	"github.com/sipprot/sipprot/store"
 )
 
 // Status is what `sipprot status` shows: the lists, the dynamic blocks,
 // the daemon's health, the notifications and the country blocking.
 type Status struct {
-	Allow, Deny          []store.Entry
+	Allow, Deny          []lists.Entry
 	Permanent, Temporary []policy.BlockState
 	// Daemon is the daemon's status, live when it answers, else as it
 	// last wrote it; nil when it never ran with this state directory.
@@ -43,10 +43,10 @@ func (s *Service) Status(ctx context.Context) (*Status, error) {
 		return nil, err
 	}
 	st := &Status{}
-	if st.Allow, err = store.LoadList(c.Lists.Allow); err != nil {
+	if st.Allow, err = lists.Load(c.Lists.Allow); err != nil {
 		return nil, err
 	}
-	if st.Deny, err = store.LoadList(c.Lists.Deny); err != nil {
+	if st.Deny, err = lists.Load(c.Lists.Deny); err != nil {
 		return nil, err
 	}
 	blocks, err := s.blocks(ctx, c)
@@ -93,7 +93,7 @@ func notifyStatus(c *conf.Config) notify.Status {
 		ns.LastResult = err.Error()
 	}
 	if ns.Off == "" {
-		ns.Off = notify.OffReason(c)
+		ns.Off = notify.OffReason(notify.SettingsOf(c))
 	}
 	return ns
 }

@@ -29,9 +29,9 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/sipprot/sipprot/attacks"
 	"github.com/sipprot/sipprot/conf"
 	"github.com/sipprot/sipprot/policy"
-	"github.com/sipprot/sipprot/store"
 )
 
 // testCA is a CA made for one test run, and a server certificate it
@@ -439,7 +439,7 @@ type runner struct {
 	done   chan struct{}
 }
 
-func startNotifier(t testing.TB, cfg *Settings, dir string, clock Clock, ca *testCA, report func(time.Time) (store.Report, error), log *slog.Logger, more ...Option) *runner {
+func startNotifier(t testing.TB, cfg *Settings, dir string, clock Clock, ca *testCA, report func(time.Time) (attacks.Report, error), log *slog.Logger, more ...Option) *runner {
 	t.Helper()
 	opts := append([]Option{WithClock(clock), WithLocation(paris), WithHostname("pbx1.test")}, more...)
 	if ca != nil {

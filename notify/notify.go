@@ -21,9 +21,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sipprot/sipprot/attacks"
 	"github.com/sipprot/sipprot/conf"
 	"github.com/sipprot/sipprot/policy"
-	"github.com/sipprot/sipprot/store"
 )
 
 // Defaults of the delivery policy.
@@ -111,7 +111,7 @@ type Notifier struct {
 	settings
 	log    *slog.Logger
 	dir    string
-	report func(day time.Time) (store.Report, error)
+	report func(day time.Time) (attacks.Report, error)
 
 	// Limits, fixed at New; tests lower them.
 	maxBatch           int
@@ -138,7 +138,7 @@ type Notifier struct {
 // in the notifier's location); the daily summary at notify.daily_at
 // covers the previous day. log may be nil. New reads the saved state;
 // a corrupt file is moved aside and logged, never fatal.
-func New(cfg *Settings, stateDir string, report func(day time.Time) (store.Report, error), log *slog.Logger, opts ...Option) *Notifier {
+func New(cfg *Settings, stateDir string, report func(day time.Time) (attacks.Report, error), log *slog.Logger, opts ...Option) *Notifier {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

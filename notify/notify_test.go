@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sipprot/sipprot/attacks"
 	"github.com/sipprot/sipprot/conf"
-	"github.com/sipprot/sipprot/store"
 )
 
 // addrsIn returns which of the first n sources an email's text lists.
@@ -303,7 +303,7 @@ func TestBatchLimit(t *testing.T) {
 	}
 }
 
-var dayReport = store.Report{
+var dayReport = attacks.Report{
 	Date:            "2026-11-23",
 	Attacks:         12,
 	AttacksByReason: map[string]int{"user_agent": 8, "failures": 4},
@@ -312,16 +312,16 @@ var dayReport = store.Report{
 	BlocksLifted:    10,
 	Dropped:         3456,
 	DroppedByReason: map[string]uint64{"dynamic": 3356, "deny": 100},
-	TopSources: []store.SourceReport{
+	TopSources: []attacks.Source{
 		{IP: "203.0.113.5", Country: "CN", UserAgent: "<script>alert(1)</script>", Reason: "user_agent", Blocks: 3, Dropped: 1200, Permanent: true},
 		{IP: "2001:db8::66", Country: "", UserAgent: "evil\r\nBcc: victim@example.org\r\n\r\n<b>x</b>", Reason: "failures", Blocks: 1, Dropped: 7},
 	},
-	Hours: func() []store.HourReport {
-		h := make([]store.HourReport, 24)
+	Hours: func() []attacks.Hour {
+		h := make([]attacks.Hour, 24)
 		for i := range h {
 			h[i].Hour = i
 		}
-		h[3] = store.HourReport{Hour: 3, Attacks: 12, BlocksLifted: 10, Dropped: 3456}
+		h[3] = attacks.Hour{Hour: 3, Attacks: 12, BlocksLifted: 10, Dropped: 3456}
 		return h
 	}(),
 }
@@ -336,12 +336,12 @@ func TestDailySummary(t *testing.T) {
 		asked []time.Time
 		quiet bool
 	)
-	report := func(day time.Time) (store.Report, error) {
+	report := func(day time.Time) (attacks.Report, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		asked = append(asked, day)
 		if quiet {
-			return store.Report{Date: day.Format(time.DateOnly), Hours: make([]store.HourReport, 24)}, nil
+			return attacks.Report{Date: day.Format(time.DateOnly), Hours: make([]attacks.Hour, 24)}, nil
 		}
 		return dayReport, nil
 	}

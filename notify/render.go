@@ -11,8 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sipprot/sipprot/attacks"
 	"github.com/sipprot/sipprot/conf"
-	"github.com/sipprot/sipprot/store"
 )
 
 // Rendering. Attacker text (User-Agent) goes only into bodies, quoted as
@@ -104,10 +104,10 @@ At most one such email per {{.Every}} (notify.per_attack_every); later blocks co
 // dailyData is what a daily summary shows.
 type dailyData struct {
 	Host            string
-	R               store.Report
+	R               attacks.Report
 	AttacksByReason []kv
 	DroppedByReason []kv
-	Hours           []store.HourReport // only hours with something
+	Hours           []attacks.Hour // only hours with something
 }
 
 type kv struct {
@@ -133,7 +133,7 @@ func sortedKV[V int | uint64](m map[string]V) []kv {
 	return out
 }
 
-func renderDaily(host string, r store.Report) (subject, text, html string) {
+func renderDaily(host string, r attacks.Report) (subject, text, html string) {
 	if r.Quiet() {
 		subject = fmt.Sprintf("sipprot daily report for %s on %s: all quiet", r.Date, host)
 		text = fmt.Sprintf("sipprot daily report for %s on %s\n\nAll quiet: no attack and no packet dropped that day.\n", r.Date, host)

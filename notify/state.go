@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sipprot/sipprot/atomicfile"
 	"github.com/sipprot/sipprot/policy"
-	"github.com/sipprot/sipprot/store"
 )
 
 // On disk, under the state directory:
@@ -243,7 +243,7 @@ func writeState(dir string, doc *stateDoc) error {
 	if err != nil {
 		return fmt.Errorf("save notify state: %w", err)
 	}
-	if err := store.WriteFileAtomic(filepath.Join(dir, stateName), data, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, stateName), data, 0o600); err != nil {
 		return fmt.Errorf("save notify state: %w", err)
 	}
 	return nil
@@ -274,7 +274,7 @@ func writeMail(dir string, m *Mail) error {
 	if err != nil {
 		return fmt.Errorf("save email %s: %w", m.ID, err)
 	}
-	if err := store.WriteFileAtomic(filepath.Join(dir, outboxName, m.ID+".json"), data, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, outboxName, m.ID+".json"), data, 0o600); err != nil {
 		return fmt.Errorf("save email %s: %w", m.ID, err)
 	}
 	return nil

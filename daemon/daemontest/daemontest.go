@@ -19,7 +19,7 @@ import (
 	"github.com/sipprot/sipprot/packet"
 	"github.com/sipprot/sipprot/policy"
 	"github.com/sipprot/sipprot/queue"
-	"github.com/sipprot/sipprot/store"
+	"github.com/sipprot/sipprot/savedblocks"
 )
 
 // Daemon is one daemon.Run in the test process.
@@ -116,9 +116,9 @@ func (d *Daemon) WaitBlocks(n int) {
 	d.t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		var got []store.BlockJSON
+		var got []savedblocks.JSON
 		if err := d.Client.Get(context.Background(), control.PathBlocks, nil, &got); err == nil && len(got) == n &&
-			!slices.ContainsFunc(got, func(b store.BlockJSON) bool { return b.UserAgent == "" }) {
+			!slices.ContainsFunc(got, func(b savedblocks.JSON) bool { return b.UserAgent == "" }) {
 			return
 		}
 		if time.Now().After(deadline) {

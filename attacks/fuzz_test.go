@@ -1,4 +1,4 @@
-package store
+package attacks
 
 import (
 	"os"
@@ -18,8 +18,8 @@ func FuzzAttackLogDay(f *testing.F) {
 	f.Add([]byte("\x00\xff{}\n[]\n{\"event\":\"drops\",\"by_reason\":{\"x\":18446744073709551615}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
-		os.MkdirAll(filepath.Join(dir, AttackDir), 0o750)
-		if err := os.WriteFile(AttackLogPath(dir, "2026-03-14"), data, 0o600); err != nil {
+		os.MkdirAll(filepath.Join(dir, Dir), 0o750)
+		if err := os.WriteFile(Path(dir, "2026-03-14"), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := ReadDay(dir, "2026-03-14"); err != nil {
@@ -29,34 +29,8 @@ func FuzzAttackLogDay(f *testing.F) {
 		if err != nil {
 			t.Fatalf("BuildReport: %v", err)
 		}
-		if len(r.Hours) != 24 || r.AttacksByReason == nil || r.DroppedByReason == nil || len(r.TopSources) > ReportTopSources {
+		if len(r.Hours) != 24 || r.AttacksByReason == nil || r.DroppedByReason == nil || len(r.TopSources) > TopSources {
 			t.Fatalf("report shape: %d hours, %d top sources", len(r.Hours), len(r.TopSources))
-		}
-	})
-}
-
-// FuzzLoadBlocks: a corrupt blocks.json is an error, never a panic, and
-// whatever loads converts back to the same JSON form.
-func FuzzLoadBlocks(f *testing.F) {
-	f.Add([]byte(`{"version":1,"saved":"2026-03-14T10:00:00Z","blocks":[{"ip":"198.51.100.66","reason":"failures","active":true,"permanent":false,"count":2,"hits":14,"first":"2026-03-14T10:00:00Z","last":"2026-03-14T10:00:00Z","until":"2099-01-01T00:00:00Z","user_agent":"x","country":"FR"}]}`))
-	f.Add([]byte(`{"version":1,"blocks":[{"ip":"nope"}]}`))
-	f.Add([]byte(`{`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, BlocksFile), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		blocks, err := LoadBlocks(dir)
-		if err != nil {
-			return
-		}
-		for _, b := range blocks {
-			if !b.Addr.IsValid() {
-				t.Fatalf("loaded an invalid address: %+v", b)
-			}
-			if _, err := FromJSON(ToJSON(b)); err != nil {
-				t.Fatalf("round trip of %+v: %v", b, err)
-			}
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package store
+package lists
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/gaissmai/bart"
+	"github.com/sipprot/sipprot/atomicfile"
 )
 
 // MaxNoteLen bounds a note, in bytes, so a list line always fits the
@@ -23,7 +24,7 @@ const MaxNoteLen = 4096
 // deny edit locks the allow list too, and one file cannot be both.
 var ErrSameFile = errors.New("the allow and deny lists are the same file")
 
-// AddResult says what ListDoc.Add did.
+// AddResult says what Doc.Add did.
 type AddResult int
 
 // What an add can do to a list.
@@ -40,10 +41,10 @@ type Match struct {
 	Line int // 1-based; 0 for a line not yet written
 }
 
-// ListDoc is a list file as the operator wrote it: every line, comments
+// Doc is a list file as the operator wrote it: every line, comments
 // and blank ones included, so an edit rewrites only the lines it touches.
-// Build one with ReadListDoc, or change one inside EditList.
-type ListDoc struct {
+// Build one with ReadDoc, or change one inside Edit.
+type Doc struct {
 	path    string
 	lines   []docLine
 	index   map[netip.Prefix][]int // prefix -> its lines (several if hand-edited twice)
@@ -60,10 +61,10 @@ type docLine struct {
 	num     int // line number as read; 0 for an added line
 }
 
-// ReadListDoc reads the list file at path; a missing file is an empty
+// ReadDoc reads the list file at path; a missing file is an empty
 // list. A bad line is an error naming FILE:LINE, as with LoadList: an
 // edit never starts from a file it cannot read back.
-func ReadListDoc(path string) (*ListDoc, error) {
+func ReadDoc(path string) (*Doc, error) {
 	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("read list: %w", err)
@@ -71,14 +72,14 @@ func ReadListDoc(path string) (*ListDoc, error) {
 	return parseListDoc(path, data)
 }
 
-func parseListDoc(path string, data []byte) (*ListDoc, error) {
+func parseListDoc(path string, data []byte) (*Doc, error) {
 	// ReadList stays the one authority on what a line means; the lines
 	// here are only zipped with the entries it returns, in order.
-	entries, err := ReadList(bytes.NewReader(data), path)
+	entries, err := Read(bytes.NewReader(data), path)
 	if err != nil {
 		return nil, err
 	}
-	d := &ListDoc{path: path, index: make(map[netip.Prefix][]int, len(entries))}
+	d := &Doc{path: path, index: make(map[netip.Prefix][]int, len(entries))}
 	if len(data) == 0 {
 		return d, nil
 	}
@@ -106,16 +107,16 @@ func parseListDoc(path string, data []byte) (*ListDoc, error) {
 }
 
 // Path is the file the doc was read from.
-func (d *ListDoc) Path() string { return d.path }
+func (d *Doc) Path() string { return d.path }
 
 // Len is the number of entries.
-func (d *ListDoc) Len() int { return d.count }
+func (d *Doc) Len() int { return d.count }
 
 // Changed reports whether an edit changed the doc.
-func (d *ListDoc) Changed() bool { return d.changed }
+func (d *Doc) Changed() bool { return d.changed }
 
 // Entries returns the entries in file order.
-func (d *ListDoc) Entries() []Entry {
+func (d *Doc) Entries() []Entry {
 	out := make([]Entry, 0, d.count)
 	for _, l := range d.lines {
 		if l.isEntry && !l.deleted {
@@ -126,7 +127,7 @@ func (d *ListDoc) Entries() []Entry {
 }
 
 // Find returns the entry for exactly p, if the list has one.
-func (d *ListDoc) Find(p netip.Prefix) (Match, bool) {
+func (d *Doc) Find(p netip.Prefix) (Match, bool) {
 	idx := d.index[p]
 	if len(idx) == 0 {
 		return Match{}, false
@@ -134,7 +135,7 @@ func (d *ListDoc) Find(p netip.Prefix) (Match, bool) {
 	return d.match(idx[0]), true
 }
 
-func (d *ListDoc) match(i int) Match {
+func (d *Doc) match(i int) Match {
 	return Match{Entry: d.lines[i].entry, File: d.path, Line: d.lines[i].num}
 }
 
@@ -142,7 +143,7 @@ func (d *ListDoc) match(i int) Match {
 // takes e's note, except that an empty note never erases one: importing a
 // CSV without notes loses nothing. A network written on several lines
 // (by hand) is merged into the first. The note must be clean (CleanNote).
-func (d *ListDoc) Add(e Entry) AddResult {
+func (d *Doc) Add(e Entry) AddResult {
 	idx := d.index[e.Prefix]
 	if len(idx) == 0 {
 		d.lines = append(d.lines, docLine{text: formatLine(e), entry: e, isEntry: true})
@@ -174,7 +175,7 @@ func (d *ListDoc) Add(e Entry) AddResult {
 
 // Remove deletes the lines of network p and reports whether there were
 // any. Comments around them stay.
-func (d *ListDoc) Remove(p netip.Prefix) bool {
+func (d *Doc) Remove(p netip.Prefix) bool {
 	idx := d.index[p]
 	if len(idx) == 0 {
 		return false
@@ -190,7 +191,7 @@ func (d *ListDoc) Remove(p netip.Prefix) bool {
 
 // RemoveAll deletes every entry line, keeps the comments and blank lines,
 // and returns the number of entries removed.
-func (d *ListDoc) RemoveAll() int {
+func (d *Doc) RemoveAll() int {
 	n := d.count
 	for i := range d.lines {
 		if d.lines[i].isEntry {
@@ -205,14 +206,14 @@ func (d *ListDoc) RemoveAll() int {
 	return n
 }
 
-func (d *ListDoc) touch() {
+func (d *Doc) touch() {
 	d.changed = true
 	d.set = nil
 }
 
 // Holding returns the entries that hold address a (the address itself or
 // a network around it), most specific first.
-func (d *ListDoc) Holding(a netip.Addr) []Match {
+func (d *Doc) Holding(a netip.Addr) []Match {
 	a = a.Unmap()
 	var out []Match
 	for p := range d.prefixSet().Supernets(netip.PrefixFrom(a, a.BitLen())) {
@@ -225,7 +226,7 @@ func (d *ListDoc) Holding(a netip.Addr) []Match {
 
 // Overlaps returns the entries that share an address with network p: the
 // ones holding it and the ones inside it, in file order.
-func (d *ListDoc) Overlaps(p netip.Prefix) []Match {
+func (d *Doc) Overlaps(p netip.Prefix) []Match {
 	s := d.prefixSet()
 	var idx []int
 	for q := range s.Supernets(p) {
@@ -244,7 +245,7 @@ func (d *ListDoc) Overlaps(p netip.Prefix) []Match {
 	return out
 }
 
-func (d *ListDoc) prefixSet() *bart.Lite {
+func (d *Doc) prefixSet() *bart.Lite {
 	if d.set == nil {
 		d.set = new(bart.Lite)
 		for p, idx := range d.index {
@@ -258,7 +259,7 @@ func (d *ListDoc) prefixSet() *bart.Lite {
 
 // Bytes is the file as it would be written: untouched lines as they were,
 // in their order, and a final newline.
-func (d *ListDoc) Bytes() []byte {
+func (d *Doc) Bytes() []byte {
 	var b bytes.Buffer
 	b.Grow(len(d.lines) * 32)
 	for _, l := range d.lines {
@@ -311,22 +312,22 @@ func CleanNote(s string) (string, error) {
 
 func isLineBreak(r rune) bool { return r == '\r' || r == '\n' }
 
-// EditList changes the list file at path: under an exclusive lock on
+// Edit changes the list file at path: under an exclusive lock on
 // path+".lock", it reads the file, lets edit change it, and if anything
 // changed writes it back atomically (temp file, fsync, rename), so the
 // daemon and a crash only ever see the old or the new list, and two
 // concurrent edits never lose one another. If edit returns an error,
 // nothing is written and that error is returned as is. A symlinked list
 // is edited at its target.
-func EditList(path string, edit func(*ListDoc) error) error {
+func Edit(path string, edit func(*Doc) error) error {
 	target := resolve(path)
-	unlock, err := LockList(target, true)
+	unlock, err := Lock(target, true)
 	if err != nil {
 		return err
 	}
 	defer unlock()
 	removeStaleTemps(target)
-	d, err := ReadListDoc(target)
+	d, err := ReadDoc(target)
 	if err != nil {
 		return err
 	}
@@ -341,7 +342,7 @@ func EditList(path string, edit func(*ListDoc) error) error {
 	if fi, err := os.Stat(target); err == nil {
 		perm = fi.Mode().Perm()
 	}
-	if err := WriteFileAtomic(target, d.Bytes(), perm); err != nil {
+	if err := atomicfile.Write(target, d.Bytes(), perm); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
@@ -349,7 +350,7 @@ func EditList(path string, edit func(*ListDoc) error) error {
 
 // removeStaleTemps deletes the temporary files that an edit killed
 // mid-write left next to the list. Called under the list's lock, so no
-// other edit is writing one; only WriteFileAtomic's names (".NAME." and
+// other edit is writing one; only atomicfile.Write's names (".NAME." and
 // digits) match, never an editor's swap file.
 func removeStaleTemps(path string) {
 	prefix := "." + filepath.Base(path) + "."
@@ -365,11 +366,11 @@ func removeStaleTemps(path string) {
 	}
 }
 
-// LockList takes a lock on path+".lock" (created if needed): exclusive
+// Lock takes a lock on path+".lock" (created if needed): exclusive
 // to edit the list, shared to read it knowing it will not change until
 // unlock. The lock is a separate file because edits replace the list's
 // inode. Locks are per open file, so goroutines exclude each other too.
-func LockList(path string, exclusive bool) (unlock func(), err error) {
+func Lock(path string, exclusive bool) (unlock func(), err error) {
 	lockPath := resolve(path) + ".lock"
 	if err := os.MkdirAll(filepath.Dir(lockPath), 0o750); err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)

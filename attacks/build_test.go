@@ -1,4 +1,4 @@
-package store
+package attacks
 
 import (
 	"encoding/json"
@@ -52,19 +52,19 @@ func TestBuildReport(t *testing.T) {
 		BlocksLifted:    2,
 		Dropped:         53,
 		DroppedByReason: map[string]uint64{"dynamic": 45, "flood": 1, "deny": 7},
-		TopSources: []SourceReport{
+		TopSources: []Source{
 			{IP: "203.0.113.5", Country: "NL", UserAgent: "sipcli/v1.8", Reason: "failures", Blocks: 2, Dropped: 45, Permanent: true},
 			{IP: "2001:db8::66", Country: "NL", Reason: "flood", Blocks: 1, Dropped: 1},
 			{IP: "192.0.2.1", Dropped: 7},
 		},
-		Hours: make([]HourReport, 24),
+		Hours: make([]Hour, 24),
 	}
 	for h := range want.Hours {
 		want.Hours[h].Hour = h
 	}
-	want.Hours[9] = HourReport{Hour: 9, Attacks: 1, BlocksLifted: 2, Dropped: 40}
-	want.Hours[14] = HourReport{Hour: 14, Attacks: 2, Dropped: 6}
-	want.Hours[23] = HourReport{Hour: 23, Dropped: 7}
+	want.Hours[9] = Hour{Hour: 9, Attacks: 1, BlocksLifted: 2, Dropped: 40}
+	want.Hours[14] = Hour{Hour: 14, Attacks: 2, Dropped: 6}
+	want.Hours[23] = Hour{Hour: 23, Dropped: 7}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
@@ -175,21 +175,21 @@ func TestBuildReportSkipsBadLines(t *testing.T) {
 	l := openLog(t, dir)
 	l.Record(blockEv(scanner, policy.ReasonUserAgent, at(14, 9, 30), "x", false, 1))
 	l.Close()
-	f, _ := os.OpenFile(AttackLogPath(dir, "2026-03-14"), os.O_APPEND|os.O_WRONLY, 0)
+	f, _ := os.OpenFile(Path(dir, "2026-03-14"), os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString("not json\n{\"at\":\"2026-03-14T10:00:00+01:00\",\"event\":\"dro")
 	f.Close()
 	r, skipped, err := BuildReport(dir, at(14, 0, 0), zone)
 	if err != nil || skipped != 2 || r.Attacks != 1 {
 		t.Errorf("attacks %d, skipped %d, %v", r.Attacks, skipped, err)
 	}
-	os.Mkdir(AttackLogPath(dir, "2026-03-15"), 0o750)
+	os.Mkdir(Path(dir, "2026-03-15"), 0o750)
 	if _, _, err := BuildReport(dir, at(15, 0, 0), zone); err == nil {
 		t.Error("unreadable day file: no error")
 	}
 }
 
 func TestReportDaysNoLog(t *testing.T) {
-	days, err := ReportDays(t.TempDir())
+	days, err := Days(t.TempDir())
 	if err != nil || days == nil || len(days) != 0 {
 		t.Errorf("%q, %v", days, err)
 	}

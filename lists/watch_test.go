@@ -1,4 +1,4 @@
-package store
+package lists
 
 import (
 	"context"
@@ -10,9 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/gaissmai/bart"
-	"github.com/sipprot/sipprot/policy"
 )
 
 type applied struct {
@@ -20,7 +17,7 @@ type applied struct {
 	at          time.Time
 }
 
-// watchFixture runs WatchLists on two files in a temporary directory and
+// watchFixture runs Watch on two files in a temporary directory and
 // collects what it applies and logs.
 type watchFixture struct {
 	t                   *testing.T
@@ -40,7 +37,7 @@ func startWatch(t *testing.T, allow, deny string) *watchFixture {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- WatchLists(ctx, f.allowPath, f.denyPath,
+		done <- Watch(ctx, f.allowPath, f.denyPath,
 			func(a, d []Entry) { f.applies <- applied{a, d, time.Now()} },
 			func(format string, args ...any) {
 				f.mu.Lock()
@@ -51,7 +48,7 @@ func startWatch(t *testing.T, allow, deny string) *watchFixture {
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("WatchLists: %v", err)
+			t.Errorf("Watch: %v", err)
 		}
 	})
 	return f
@@ -100,13 +97,13 @@ func TestWatchLists(t *testing.T) {
 		t.Fatalf("initial apply %v", first)
 	}
 
-	// An edit through EditList (atomic rename) is in force within 1 s.
+	// An edit through Edit (atomic rename) is in force within 1 s.
 	start := time.Now()
-	if err := EditList(f.allowPath, func(d *ListDoc) error { d.Add(Entry{Prefix: mustPrefix("192.0.2.2")}); return nil }); err != nil {
+	if err := Edit(f.allowPath, func(d *Doc) error { d.Add(Entry{Prefix: mustPrefix("192.0.2.2")}); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	a := f.next(time.Second)
-	t.Logf("EditList to apply: %v", a.at.Sub(start))
+	t.Logf("Edit to apply: %v", a.at.Sub(start))
 	if prefixes(a.allow) != "192.0.2.1 192.0.2.2" || prefixes(a.deny) != "203.0.113.0/24" {
 		t.Fatalf("after add: %v", a)
 	}
@@ -136,7 +133,7 @@ func TestWatchLists(t *testing.T) {
 
 	// While the allow list is bad, a deny change still applies, with the
 	// allow list in force.
-	EditList(f.denyPath, func(d *ListDoc) error { d.Remove(mustPrefix("198.51.100.66")); return nil })
+	Edit(f.denyPath, func(d *Doc) error { d.Remove(mustPrefix("198.51.100.66")); return nil })
 	a = f.next(time.Second)
 	if prefixes(a.allow) != "192.0.2.1 192.0.2.2" || prefixes(a.deny) != "203.0.113.0/24" {
 		t.Fatalf("deny change during a bad allow list: %v", a)
@@ -169,7 +166,7 @@ func TestWatchListsDebounces(t *testing.T) {
 	f := startWatch(t, "", "")
 	f.next(time.Second)
 	for i := range 20 {
-		EditList(f.allowPath, func(d *ListDoc) error {
+		Edit(f.allowPath, func(d *Doc) error {
 			d.Add(Entry{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), 32)})
 			return nil
 		})
@@ -196,29 +193,9 @@ func TestWatchListsBadAtStart(t *testing.T) {
 
 func TestWatchListsMissingDirectory(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "absent")
-	err := WatchLists(context.Background(), filepath.Join(dir, "allowlist"), filepath.Join(dir, "denylist"),
+	err := Watch(context.Background(), filepath.Join(dir, "allowlist"), filepath.Join(dir, "denylist"),
 		func(_, _ []Entry) {}, t.Logf)
 	if err == nil || !strings.Contains(err.Error(), dir) {
 		t.Fatalf("error %v, want one naming %s", err, dir)
-	}
-}
-
-func TestBlocksToLift(t *testing.T) {
-	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	blocks := []policy.BlockState{
-		{Addr: netip.MustParseAddr("192.0.2.7"), Active: true, Until: now.Add(time.Minute)},       // temporary, in force
-		{Addr: netip.MustParseAddr("192.0.2.8"), Active: true, Permanent: true},                   // permanent
-		{Addr: netip.MustParseAddr("192.0.2.9"), Active: true, Until: now.Add(-time.Minute)},      // expired
-		{Addr: netip.MustParseAddr("192.0.2.10"), Active: false, Until: now.Add(time.Minute)},     // lifted
-		{Addr: netip.MustParseAddr("198.51.100.7"), Active: true, Permanent: true},                // not allowed
-		{Addr: netip.MustParseAddr("2001:db8::7"), Active: true, Until: now.Add(time.Minute)},     // allowed v6
-		{Addr: netip.MustParseAddr("::ffff:192.0.2.11"), Active: true, Until: now.Add(time.Hour)}, // mapped
-	}
-	allow := new(bart.Lite)
-	allow.Insert(mustPrefix("192.0.2.0/24"))
-	allow.Insert(mustPrefix("2001:db8::/32"))
-	got := fmt.Sprint(BlocksToLift(blocks, allow, now))
-	if want := "[192.0.2.7 192.0.2.8 2001:db8::7 ::ffff:192.0.2.11]"; got != want {
-		t.Errorf("got %s, want %s", got, want)
 	}
 }

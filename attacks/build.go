@@ -1,4 +1,4 @@
-package store
+package attacks
 
 import (
 	"bufio"
@@ -23,18 +23,18 @@ const maxLineLen = 1 << 20
 // directory dir. Lines that are not whole, valid entries (a line torn by a
 // crash, garbage) are skipped and counted, never an error. A missing day
 // file is an error wrapping fs.ErrNotExist.
-func ReadDay(dir, date string) (entries []LogEntry, skipped int, err error) {
-	skipped, err = scanDay(dir, date, func(e *LogEntry) { entries = append(entries, *e) })
+func ReadDay(dir, date string) (entries []Entry, skipped int, err error) {
+	skipped, err = scanDay(dir, date, func(e *Entry) { entries = append(entries, *e) })
 	return entries, skipped, err
 }
 
 // scanDay calls fn for every valid line of a day file, in file order, so a
 // long day is never held in memory whole. fn must not keep e.
-func scanDay(dir, date string, fn func(e *LogEntry)) (skipped int, err error) {
+func scanDay(dir, date string, fn func(e *Entry)) (skipped int, err error) {
 	if _, ok := dayOfFile(date + ".jsonl"); !ok {
 		return 0, fmt.Errorf("attack log: bad date %q, want YYYY-MM-DD", date)
 	}
-	path := AttackLogPath(dir, date)
+	path := Path(dir, date)
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, fmt.Errorf("attack log: %w", err)
@@ -62,7 +62,7 @@ func scanDay(dir, date string, fn func(e *LogEntry)) (skipped int, err error) {
 		case len(text) == 0:
 			// blank, such as the end of the file
 		default:
-			var e LogEntry
+			var e Entry
 			if parseEntry(text, &e) {
 				fn(&e)
 			} else {
@@ -77,7 +77,7 @@ func scanDay(dir, date string, fn func(e *LogEntry)) (skipped int, err error) {
 }
 
 // parseEntry decodes one line and checks it is an entry a report can use.
-func parseEntry(text []byte, e *LogEntry) bool {
+func parseEntry(text []byte, e *Entry) bool {
 	if json.Unmarshal(text, e) != nil || e.At.IsZero() {
 		return false
 	}
@@ -111,10 +111,10 @@ func reasonName(s string) bool {
 	return s != "" && len(s) <= 32
 }
 
-// ReportDays lists the days (YYYY-MM-DD, oldest first) that have an attack
+// Days lists the days (YYYY-MM-DD, oldest first) that have an attack
 // log in the state directory dir. No log at all is an empty list.
-func ReportDays(dir string) ([]string, error) {
-	ents, err := os.ReadDir(filepath.Join(dir, AttackDir))
+func Days(dir string) ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(dir, Dir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return []string{}, nil
 	}
@@ -155,8 +155,8 @@ func BuildReport(dir string, day time.Time, loc *time.Location) (Report, int, er
 		Date:            day.In(loc).Format(dayLayout),
 		AttacksByReason: map[string]int{},
 		DroppedByReason: map[string]uint64{},
-		TopSources:      []SourceReport{},
-		Hours:           make([]HourReport, 24),
+		TopSources:      []Source{},
+		Hours:           make([]Hour, 24),
 	}
 	for h := range r.Hours {
 		r.Hours[h].Hour = h
@@ -170,7 +170,7 @@ func BuildReport(dir string, day time.Time, loc *time.Location) (Report, int, er
 		}
 		return s
 	}
-	skipped, err := scanDay(dir, r.Date, func(e *LogEntry) {
+	skipped, err := scanDay(dir, r.Date, func(e *Entry) {
 		hour := &r.Hours[e.At.In(loc).Hour()]
 		switch e.Event {
 		case LineBlock:
@@ -210,7 +210,7 @@ func BuildReport(dir string, day time.Time, loc *time.Location) (Report, int, er
 
 // topSources ranks the sources by blocks, then dropped packets, then
 // address, and keeps the first ReportTopSources.
-func topSources(sources map[netip.Addr]*sourceTally) []SourceReport {
+func topSources(sources map[netip.Addr]*sourceTally) []Source {
 	all := make([]*sourceTally, 0, len(sources))
 	for _, s := range sources {
 		if s.blocks > 0 || s.dropped > 0 {
@@ -228,9 +228,9 @@ func topSources(sources map[netip.Addr]*sourceTally) []SourceReport {
 		}
 		return a.addr.Compare(b.addr)
 	})
-	out := make([]SourceReport, 0, min(len(all), ReportTopSources))
-	for _, s := range all[:min(len(all), ReportTopSources)] {
-		out = append(out, SourceReport{IP: s.addr.String(), Country: s.country, UserAgent: s.userAgent,
+	out := make([]Source, 0, min(len(all), TopSources))
+	for _, s := range all[:min(len(all), TopSources)] {
+		out = append(out, Source{IP: s.addr.String(), Country: s.country, UserAgent: s.userAgent,
 			Reason: s.reason, Blocks: s.blocks, Dropped: s.dropped, Permanent: s.permanent})
 	}
 	return out

@@ -1,4 +1,4 @@
-package store
+package lists
 
 import (
 	"bufio"
@@ -50,10 +50,10 @@ func unmapBits(a netip.Addr) int {
 	return 0
 }
 
-// ReadList parses a list file: one address or CIDR per line, '#' starts a
+// Read parses a list file: one address or CIDR per line, '#' starts a
 // comment, text after the address is its note. Any bad line makes the
 // whole file an error naming FILE:LINE, so a typo never half-applies.
-func ReadList(r io.Reader, name string) ([]Entry, error) {
+func Read(r io.Reader, name string) ([]Entry, error) {
 	var out []Entry
 	var errs []error
 	sc := bufio.NewScanner(r)
@@ -85,8 +85,8 @@ func ReadList(r io.Reader, name string) ([]Entry, error) {
 	return out, nil
 }
 
-// LoadList reads the list file at path; a missing file is an empty list.
-func LoadList(path string) ([]Entry, error) {
+// Load reads the list file at path; a missing file is an empty list.
+func Load(path string) ([]Entry, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -95,16 +95,16 @@ func LoadList(path string) ([]Entry, error) {
 		return nil, fmt.Errorf("open list: %w", err)
 	}
 	defer f.Close()
-	return ReadList(f, path)
+	return Read(f, path)
 }
 
-// LoadLists reads the allow and deny list files. A missing file is an
+// LoadPair reads the allow and deny list files. A missing file is an
 // empty list; a bad line is an error naming FILE:LINE.
-func LoadLists(allowPath, denyPath string) (allow, deny []Entry, err error) {
-	if allow, err = LoadList(allowPath); err != nil {
+func LoadPair(allowPath, denyPath string) (allow, deny []Entry, err error) {
+	if allow, err = Load(allowPath); err != nil {
 		return nil, nil, fmt.Errorf("allow list: %w", err)
 	}
-	if deny, err = LoadList(denyPath); err != nil {
+	if deny, err = Load(denyPath); err != nil {
 		return nil, nil, fmt.Errorf("deny list: %w", err)
 	}
 	return allow, deny, nil

@@ -1,10 +1,9 @@
-package store
+package savedblocks
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/sipprot/sipprot/atomicfile"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -12,16 +11,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sipprot/sipprot/atomicfile"
+
 	"github.com/sipprot/sipprot/policy"
 )
 
-// BlocksFile is the name, in the state directory, of the saved dynamic
+// File is the name, in the state directory, of the saved dynamic
 // blocks. It is rewritten whole (temp file, fsync, rename), so a crash
 // leaves the previous or the new version, never half of one.
-const BlocksFile = "blocks.json"
+const File = "blocks.json"
 
-// BlockJSON is one block as written to disk and printed by `status --json`.
-type BlockJSON struct {
+// JSON is one block as written to disk and printed by `status --json`.
+type JSON struct {
 	IP        netip.Addr `json:"ip"`
 	Reason    string     `json:"reason"`
 	Active    bool       `json:"active"`
@@ -36,14 +37,14 @@ type BlockJSON struct {
 }
 
 type blocksDoc struct {
-	Version int         `json:"version"`
-	Saved   time.Time   `json:"saved"`
-	Blocks  []BlockJSON `json:"blocks"`
+	Version int       `json:"version"`
+	Saved   time.Time `json:"saved"`
+	Blocks  []JSON    `json:"blocks"`
 }
 
 // ToJSON converts an engine block to its JSON form.
-func ToJSON(b policy.BlockState) BlockJSON {
-	j := BlockJSON{IP: b.Addr, Reason: b.Reason.String(), Active: b.Active, Permanent: b.Permanent,
+func ToJSON(b policy.BlockState) JSON {
+	j := JSON{IP: b.Addr, Reason: b.Reason.String(), Active: b.Active, Permanent: b.Permanent,
 		Count: b.Count, Hits: b.Hits, First: b.First.UTC(), Last: b.Last.UTC(), UserAgent: b.UserAgent, Country: b.Country}
 	if !b.Until.IsZero() {
 		j.Until = b.Until.UTC()
@@ -51,9 +52,9 @@ func ToJSON(b policy.BlockState) BlockJSON {
 	return j
 }
 
-// SaveBlocks writes the engine's blocks to dir/blocks.json atomically.
-func SaveBlocks(dir string, blocks []policy.BlockState, now time.Time) error {
-	doc := blocksDoc{Version: 1, Saved: now.UTC(), Blocks: make([]BlockJSON, 0, len(blocks))}
+// Save writes the engine's blocks to dir/blocks.json atomically.
+func Save(dir string, blocks []policy.BlockState, now time.Time) error {
+	doc := blocksDoc{Version: 1, Saved: now.UTC(), Blocks: make([]JSON, 0, len(blocks))}
 	for _, b := range blocks {
 		doc.Blocks = append(doc.Blocks, ToJSON(b))
 	}
@@ -61,17 +62,17 @@ func SaveBlocks(dir string, blocks []policy.BlockState, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("save blocks: %w", err)
 	}
-	if err := WriteFileAtomic(filepath.Join(dir, BlocksFile), data, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, File), data, 0o600); err != nil {
 		return fmt.Errorf("save blocks: %w", err)
 	}
 	return nil
 }
 
-// LoadBlocks reads dir/blocks.json; a missing file means no blocks. A
+// Load reads dir/blocks.json; a missing file means no blocks. A
 // corrupt file is an error: the daemon refuses to start rather than forget
 // the blocks silently.
-func LoadBlocks(dir string) ([]policy.BlockState, error) {
-	path := filepath.Join(dir, BlocksFile)
+func Load(dir string) ([]policy.BlockState, error) {
+	path := filepath.Join(dir, File)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -95,7 +96,7 @@ func LoadBlocks(dir string) ([]policy.BlockState, error) {
 }
 
 // FromJSON converts a block back to the engine's form.
-func FromJSON(b BlockJSON) (policy.BlockState, error) {
+func FromJSON(b JSON) (policy.BlockState, error) {
 	r, ok := policy.ParseReason(b.Reason)
 	if !ok || !b.IP.IsValid() {
 		return policy.BlockState{}, fmt.Errorf("bad ip %q or reason %q", b.IP, b.Reason)
@@ -104,16 +105,11 @@ func FromJSON(b BlockJSON) (policy.BlockState, error) {
 		Count: b.Count, Hits: b.Hits, First: b.First, Last: b.Last, Until: b.Until, UserAgent: b.UserAgent, Country: b.Country}, nil
 }
 
-// WriteFileAtomic replaces path with data atomically (atomicfile.Write).
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return atomicfile.Write(path, data, perm)
-}
-
 // RemoveStaleTemp deletes the temporary files that a crash in the middle of
-// WriteFileAtomic left in dir (".NAME.<digits>"); the real files are
+// atomicfile.Write left in dir (".NAME.<digits>"); the real files are
 // untouched.
 func RemoveStaleTemp(dir string) {
-	for _, name := range []string{BlocksFile, "status.json"} {
+	for _, name := range []string{File, "status.json"} {
 		matches, _ := filepath.Glob(filepath.Join(dir, "."+name+".*"))
 		for _, m := range matches {
 			if isDigits(strings.TrimPrefix(filepath.Base(m), "."+name+".")) {

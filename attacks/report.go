@@ -1,4 +1,4 @@
-package store
+package attacks
 
 import "net/netip"
 
@@ -25,16 +25,16 @@ type Report struct {
 	DroppedByReason map[string]uint64 `json:"dropped_by_reason"`
 	// TopSources are the sources with the most blocks, then the most
 	// dropped packets, at most ReportTopSources of them.
-	TopSources []SourceReport `json:"top_sources"`
+	TopSources []Source `json:"top_sources"`
 	// Hours is the day hour by hour, always 24 entries (hour 0 to 23).
-	Hours []HourReport `json:"hours"`
+	Hours []Hour `json:"hours"`
 }
 
-// ReportTopSources is how many sources a report lists.
-const ReportTopSources = 10
+// TopSources is how many sources a report lists.
+const TopSources = 10
 
-// SourceReport is one source in a report.
-type SourceReport struct {
+// Source is one source in a report.
+type Source struct {
 	IP        string `json:"ip"`
 	Country   string `json:"country"`
 	UserAgent string `json:"user_agent"`
@@ -45,8 +45,8 @@ type SourceReport struct {
 	Permanent bool   `json:"permanent"`
 }
 
-// HourReport is one hour of a report.
-type HourReport struct {
+// Hour is one hour of a report.
+type Hour struct {
 	Hour         int    `json:"hour"`
 	Attacks      int    `json:"attacks"`
 	BlocksLifted int    `json:"blocks_lifted"`

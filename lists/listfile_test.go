@@ -1,4 +1,4 @@
-package store
+package lists
 
 import (
 	"bytes"
@@ -54,25 +54,25 @@ func readFile(t *testing.T, path string) string {
 func TestEditListKeepsTheOperatorsLines(t *testing.T) {
 	tests := []struct {
 		name string
-		edit func(*ListDoc)
+		edit func(*Doc)
 		want string
 	}{
-		{"add new", func(d *ListDoc) { d.Add(Entry{Prefix: mustPrefix("203.0.113.5"), Note: "new phone"}) },
+		{"add new", func(d *Doc) { d.Add(Entry{Prefix: mustPrefix("203.0.113.5"), Note: "new phone"}) },
 			handEdited + "203.0.113.5 new phone\n"},
-		{"add twice merges into the first line", func(d *ListDoc) {
+		{"add twice merges into the first line", func(d *Doc) {
 			d.Add(Entry{Prefix: mustPrefix("198.51.100.9"), Note: "trunk, renamed"})
 		}, strings.Replace(strings.Replace(handEdited, "198.51.100.9 trunk provider", "198.51.100.9 trunk, renamed", 1),
 			"198.51.100.9 trunk (again)\n", "", 1)},
-		{"add a network written differently", func(d *ListDoc) {
+		{"add a network written differently", func(d *Doc) {
 			if r := d.Add(Entry{Prefix: mustPrefix("192.0.2.77/24"), Note: "office"}); r != Updated {
 				t.Errorf("got %v, want Updated", r)
 			}
 		}, strings.Replace(handEdited, "192.0.2.0/24   office   # main building", "192.0.2.0/24 office", 1)},
-		{"remove", func(d *ListDoc) { d.Remove(mustPrefix("2001:db8::/48")) },
+		{"remove", func(d *Doc) { d.Remove(mustPrefix("2001:db8::/48")) },
 			strings.Replace(handEdited, "2001:db8::/48 v6 office\n", "", 1)},
-		{"remove every line of a network", func(d *ListDoc) { d.Remove(mustPrefix("198.51.100.9")) },
+		{"remove every line of a network", func(d *Doc) { d.Remove(mustPrefix("198.51.100.9")) },
 			strings.NewReplacer("198.51.100.9 trunk provider\n", "", "198.51.100.9 trunk (again)\n", "").Replace(handEdited)},
-		{"remove all keeps comments", func(d *ListDoc) {
+		{"remove all keeps comments", func(d *Doc) {
 			if n := d.RemoveAll(); n != 4 {
 				t.Errorf("removed %d, want 4", n)
 			}
@@ -81,7 +81,7 @@ func TestEditListKeepsTheOperatorsLines(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := writeList(t, handEdited)
-			if err := EditList(path, func(d *ListDoc) error { tt.edit(d); return nil }); err != nil {
+			if err := Edit(path, func(d *Doc) error { tt.edit(d); return nil }); err != nil {
 				t.Fatal(err)
 			}
 			if got := readFile(t, path); got != tt.want {
@@ -123,7 +123,7 @@ func TestNotesSurviveTheFile(t *testing.T) {
 		want = append(want, e)
 		d.Add(e)
 	}
-	got, err := ReadList(bytes.NewReader(d.Bytes()), "l")
+	got, err := Read(bytes.NewReader(d.Bytes()), "l")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestEditListRefusesABadFile(t *testing.T) {
 	bad := "192.0.2.1\n# fine\n192.0.2.300 typo\n"
 	path := writeList(t, bad)
 	called := false
-	err := EditList(path, func(d *ListDoc) error { called = true; return nil })
+	err := Edit(path, func(d *Doc) error { called = true; return nil })
 	if err == nil || !strings.Contains(err.Error(), path+`:3: bad address "192.0.2.300"`) {
 		t.Fatalf("error %v, want one naming %s:3", err, path)
 	}
@@ -167,7 +167,7 @@ func TestEditListRefusesABadFile(t *testing.T) {
 // An edit that fails writes nothing, even what it changed before failing.
 func TestEditListErrorWritesNothing(t *testing.T) {
 	path := writeList(t, handEdited)
-	err := EditList(path, func(d *ListDoc) error {
+	err := Edit(path, func(d *Doc) error {
 		d.RemoveAll()
 		return fmt.Errorf("changed my mind")
 	})
@@ -181,7 +181,7 @@ func TestEditListErrorWritesNothing(t *testing.T) {
 
 func TestEditListCreatesAMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "etc", "denylist")
-	if err := EditList(path, func(d *ListDoc) error { d.Add(Entry{Prefix: mustPrefix("2001:db8::1")}); return nil }); err != nil {
+	if err := Edit(path, func(d *Doc) error { d.Add(Entry{Prefix: mustPrefix("2001:db8::1")}); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if got := readFile(t, path); got != "2001:db8::1\n" {
@@ -196,7 +196,7 @@ func TestEditListFollowsSymlinks(t *testing.T) {
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
 	}
-	if err := EditList(link, func(d *ListDoc) error { d.Add(Entry{Prefix: mustPrefix("192.0.2.2")}); return nil }); err != nil {
+	if err := Edit(link, func(d *Doc) error { d.Add(Entry{Prefix: mustPrefix("192.0.2.2")}); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
@@ -217,14 +217,14 @@ func TestEditListConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range each {
 				e := Entry{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 51, byte(w), byte(i)}), 32), Note: fmt.Sprint("worker ", w)}
-				if err := EditList(path, func(d *ListDoc) error { d.Add(e); return nil }); err != nil {
+				if err := Edit(path, func(d *Doc) error { d.Add(e); return nil }); err != nil {
 					t.Error(err)
 				}
 			}
 		})
 	}
 	wg.Wait()
-	got, err := LoadList(path)
+	got, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +355,7 @@ func BenchmarkReload100k(b *testing.B) {
 	os.WriteFile(path, buf.Bytes(), 0o644)
 	b.ReportAllocs()
 	for b.Loop() {
-		e, err := LoadList(path)
+		e, err := Load(path)
 		if err != nil || len(e) != len(ps) {
 			b.Fatal(err, len(e))
 		}
@@ -385,7 +385,7 @@ func TestEditListSweepsStaleTemps(t *testing.T) {
 	for _, name := range []string{".allowlist.123456", ".allowlist.swp", ".allowlist.", "allowlist.lock.1"} {
 		os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600)
 	}
-	if err := EditList(path, func(d *ListDoc) error { return nil }); err != nil {
+	if err := Edit(path, func(d *Doc) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	var left []string
@@ -398,14 +398,14 @@ func TestEditListSweepsStaleTemps(t *testing.T) {
 	}
 }
 
-// FuzzListDoc: any file ReadList accepts is read as a doc with the same
+// FuzzListDoc: any file Read accepts is read as a doc with the same
 // entries, and written back unchanged (bar a missing final newline).
 func FuzzListDoc(f *testing.F) {
 	for _, s := range []string{"", "\n", handEdited, "192.0.2.1", "192.0.2.1\r\n# c\r\n", "  # x\n\t192.0.2.0/24\tnote\n", "::1 #"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		want, err := ReadList(bytes.NewReader(data), "l")
+		want, err := Read(bytes.NewReader(data), "l")
 		if err != nil {
 			return
 		}

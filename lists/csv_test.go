@@ -1,4 +1,4 @@
-package store
+package lists
 
 import (
 	"bytes"
@@ -180,7 +180,7 @@ func TestCSVRoundTripThroughTheListFile(t *testing.T) {
 		"203.0.113.9 =cmd|' /C calc'!A0\n203.0.113.10 # #1 priority\n2001:db8:5::1 -tel\n" +
 		"203.0.113.11\n203.0.113.12 a, \"quoted\" note\n"
 	path := writeList(t, list)
-	d, err := ReadListDoc(path)
+	d, err := ReadDoc(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestCSVRoundTripThroughTheListFile(t *testing.T) {
 	if len(entries) != d.Len() {
 		t.Fatalf("%d rows back, want %d", len(entries), d.Len())
 	}
-	if err := EditList(path, func(d *ListDoc) error {
+	if err := Edit(path, func(d *Doc) error {
 		for _, e := range entries {
 			if r := d.Add(e); r != Unchanged {
 				t.Errorf("%v: %v", e, r)
@@ -223,7 +223,7 @@ func FuzzCSVNote(f *testing.F) {
 		}
 		d, _ := parseListDoc("l", nil)
 		d.Add(Entry{Prefix: mustPrefix("192.0.2.1"), Note: note})
-		listed, err := ReadList(bytes.NewReader(d.Bytes()), "l")
+		listed, err := Read(bytes.NewReader(d.Bytes()), "l")
 		if err != nil || len(listed) != 1 {
 			t.Fatalf("list line for %q: %v %v", note, listed, err)
 		}
@@ -260,7 +260,7 @@ func TestImport100k(t *testing.T) {
 		t.Fatal(err)
 	}
 	parsed := time.Since(start)
-	if err := EditList(path, func(d *ListDoc) error {
+	if err := Edit(path, func(d *Doc) error {
 		for _, e := range entries {
 			d.Add(e)
 		}
@@ -270,7 +270,7 @@ func TestImport100k(t *testing.T) {
 	}
 	total := time.Since(start)
 	t.Logf("import of 100,000 rows: %v (csv parse %v), file %d bytes", total, parsed, len(readFile(t, path)))
-	got, err := LoadList(path)
+	got, err := Load(path)
 	if err != nil || len(got) != 100_000+4 {
 		t.Fatalf("%d entries, %v", len(got), err)
 	}
@@ -289,7 +289,7 @@ func BenchmarkImport100k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := EditList(path, func(d *ListDoc) error {
+		if err := Edit(path, func(d *Doc) error {
 			for _, e := range entries {
 				d.Add(e)
 			}

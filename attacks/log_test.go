@@ -1,4 +1,4 @@
-package store
+package attacks
 
 import (
 	"encoding/json"
@@ -33,9 +33,9 @@ var (
 	v6      = netip.MustParseAddr("2001:db8::66")
 )
 
-func openLog(t testing.TB, dir string) *AttackLog {
+func openLog(t testing.TB, dir string) *Log {
 	t.Helper()
-	l, err := OpenAttackLog(dir, keepAll, zone)
+	l, err := Open(dir, keepAll, zone)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func liftEv(a netip.Addr, r policy.Reason, when time.Time) policy.Event {
 
 func dayLines(t *testing.T, dir, date string) []string {
 	t.Helper()
-	b, err := os.ReadFile(AttackLogPath(dir, date))
+	b, err := os.ReadFile(Path(dir, date))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,11 +87,11 @@ func TestAttackLogLines(t *testing.T) {
 	if got := dayLines(t, dir, "2026-03-14"); !slices.Equal(got, want) {
 		t.Errorf("lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	fi, err := os.Stat(AttackLogPath(dir, "2026-03-14"))
+	fi, err := os.Stat(Path(dir, "2026-03-14"))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("day file mode: %v, %v", fi.Mode(), err)
 	}
-	if fi, err := os.Stat(filepath.Join(dir, AttackDir)); err != nil || fi.Mode().Perm()&^0o750 != 0 {
+	if fi, err := os.Stat(filepath.Join(dir, Dir)); err != nil || fi.Mode().Perm()&^0o750 != 0 {
 		t.Errorf("attack dir mode: %v, %v", fi.Mode(), err)
 	}
 	// Recorded after Close: ignored, not written by a later flush.
@@ -176,7 +176,7 @@ func TestAttackLogDST(t *testing.T) {
 		t.Skip("no tz database:", err)
 	}
 	dir := t.TempDir()
-	l, err := OpenAttackLog(dir, keepAll, ny)
+	l, err := Open(dir, keepAll, ny)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestAttackLogTornLine(t *testing.T) {
 	l := openLog(t, dir)
 	l.Record(blockEv(scanner, policy.ReasonUserAgent, at(14, 9, 30), "sipvicious", false, 1))
 	l.Close()
-	path := AttackLogPath(dir, "2026-03-14")
+	path := Path(dir, "2026-03-14")
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -226,7 +226,7 @@ func TestAttackLogTornLine(t *testing.T) {
 
 func TestReadDayBadLines(t *testing.T) {
 	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, AttackDir), 0o750)
+	os.MkdirAll(filepath.Join(dir, Dir), 0o750)
 	good := `{"at":"2026-03-14T09:30:00+01:00","event":"block","ip":"203.0.113.5","reason":"user_agent","user_agent":"x","country":"","permanent":false,"count":1}`
 	lines := []string{
 		good,
@@ -246,7 +246,7 @@ func TestReadDayBadLines(t *testing.T) {
 		`{"at":"2026-03-14T09:30:00+01:00","event":"drops","by_reason":{"from_the_future":1}}`, // kept
 		good,
 	}
-	os.WriteFile(AttackLogPath(dir, "2026-03-14"), []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+	os.WriteFile(Path(dir, "2026-03-14"), []byte(strings.Join(lines, "\n")+"\n"), 0o600)
 	entries, skipped, err := ReadDay(dir, "2026-03-14")
 	if err != nil || len(entries) != 4 || skipped != 10 {
 		t.Fatalf("%d entries, %d skipped, %v", len(entries), skipped, err)
@@ -258,7 +258,7 @@ func TestReadDayBadLines(t *testing.T) {
 		t.Errorf("bad date: %v", err)
 	}
 	// A day file that cannot be read at all is an error, not a panic.
-	os.Mkdir(AttackLogPath(dir, "2026-03-16"), 0o750)
+	os.Mkdir(Path(dir, "2026-03-16"), 0o750)
 	if _, _, err := ReadDay(dir, "2026-03-16"); err == nil {
 		t.Error("a directory read as a day file")
 	}
@@ -309,7 +309,7 @@ func TestAttackLogDropSourcesBounded(t *testing.T) {
 // Close writes everything.
 func TestAttackLogDropsEvery(t *testing.T) {
 	dir := t.TempDir()
-	l, err := OpenAttackLog(dir, keepAll, zone)
+	l, err := Open(dir, keepAll, zone)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +331,7 @@ func TestAttackLogDropsEvery(t *testing.T) {
 func TestAttackLogWriteFailureRetries(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir)
-	path := AttackLogPath(dir, "2026-03-14")
+	path := Path(dir, "2026-03-14")
 	os.Mkdir(path, 0o750) // the day file cannot be opened
 	l.Record(blockEv(scanner, policy.ReasonUserAgent, at(14, 9, 30), "", false, 1))
 	l.RecordDrops(dropEv(scanner, policy.ReasonDynamic, at(14, 9, 31)))
@@ -359,7 +359,7 @@ func TestAttackLogWriteFailureRetries(t *testing.T) {
 
 func TestAttackLogPrune(t *testing.T) {
 	dir := t.TempDir()
-	adir := filepath.Join(dir, AttackDir)
+	adir := filepath.Join(dir, Dir)
 	os.MkdirAll(adir, 0o750)
 	names := []string{
 		"2026-01-01.jsonl", "2026-03-01.jsonl", // past retention
@@ -372,7 +372,7 @@ func TestAttackLogPrune(t *testing.T) {
 	os.Mkdir(filepath.Join(adir, "2025-01-01.jsonl"), 0o750) // not a file
 	os.Symlink("/nonexistent", filepath.Join(adir, "2025-01-02.jsonl"))
 
-	l, err := OpenAttackLog(dir, 30, zone) // prunes as of today
+	l, err := Open(dir, 30, zone) // prunes as of today
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +394,7 @@ func TestAttackLogPrune(t *testing.T) {
 	if !slices.Equal(left, want) {
 		t.Errorf("left %q\nwant %q", left, want)
 	}
-	days, err := ReportDays(dir)
+	days, err := Days(dir)
 	if err != nil || !slices.Equal(days, []string{"2026-03-02", "2026-03-31", "2026-04-01"}) {
 		t.Errorf("ReportDays = %q, %v", days, err)
 	}

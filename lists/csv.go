@@ -1,4 +1,4 @@
-package store
+package lists
 
 import (
 	"encoding/csv"
@@ -38,7 +38,7 @@ func (e *BadRowsError) Error() string {
 //
 // Any bad row makes the whole file an error, a *BadRowsError listing
 // every bad row as FILE:LINE: what; no entries are returned then.
-// Duplicates are returned as they are; ListDoc.Add merges them.
+// Duplicates are returned as they are; Doc.Add merges them.
 func ReadCSV(r io.Reader, name string, check func(Entry) error) ([]Entry, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1 // one or two columns; extra empty ones are tolerated below

@@ -1,10 +1,9 @@
-package store
+package attacks
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/sipprot/sipprot/atomicfile"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/sipprot/sipprot/atomicfile"
 
 	"github.com/sipprot/sipprot/policy"
 )
@@ -23,9 +24,9 @@ import (
 // Files are only ever appended to, so a crash can tear at most the last
 // line, which readers skip.
 
-// AttackDir is the directory, inside the state directory, of the attack
+// Dir is the directory, inside the state directory, of the attack
 // log's day files.
-const AttackDir = "attacks"
+const Dir = "attacks"
 
 // DefaultRetentionDays is how many days the attack log keeps when the
 // config does not say.
@@ -54,14 +55,14 @@ const maxPending = 8 << 20
 // dayLayout names the day files: dayLayout + ".jsonl".
 const dayLayout = time.DateOnly
 
-// ErrPrune marks the errors of Prune, so that a caller of OpenAttackLog
+// ErrPrune marks the errors of Prune, so that a caller of Open
 // can tell them apart: the log is usable all the same.
 var ErrPrune = errors.New("attack log: prune")
 
-// LogEntry is one line of the attack log as read back. Block and lift
+// Entry is one line of the attack log as read back. Block and lift
 // lines fill IP and Reason (block lines also UserAgent, Country, Permanent
 // and Count); drops lines fill ByReason and BySource.
-type LogEntry struct {
+type Entry struct {
 	At        time.Time             `json:"at"`
 	Event     string                `json:"event"`
 	IP        netip.Addr            `json:"ip"`
@@ -100,9 +101,9 @@ type dropsLine struct {
 	BySource map[netip.Addr]uint64 `json:"by_source"`
 }
 
-// AttackLog appends the engine's events to the day files. Record and Flush
+// Log appends the engine's events to the day files. Record and Flush
 // may run concurrently.
-type AttackLog struct {
+type Log struct {
 	dir  string // <state dir>/attacks
 	keep int
 	loc  *time.Location
@@ -135,19 +136,19 @@ type dropBucket struct {
 	bySource map[netip.Addr]uint64
 }
 
-// OpenAttackLog opens the attack log under dir/attacks, creating the
+// Open opens the attack log under dir/attacks, creating the
 // directory, and prunes the days past retention (retentionDays < 1 means
 // DefaultRetentionDays). loc is the time zone that cuts days and hours;
 // nil means time.Local. A pruning failure is returned wrapped in ErrPrune
 // together with a usable log, so the caller can log it and go on.
-func OpenAttackLog(dir string, retentionDays int, loc *time.Location) (*AttackLog, error) {
+func Open(dir string, retentionDays int, loc *time.Location) (*Log, error) {
 	if retentionDays < 1 {
 		retentionDays = DefaultRetentionDays
 	}
 	if loc == nil {
 		loc = time.Local
 	}
-	l := &AttackLog{dir: filepath.Join(dir, AttackDir), keep: retentionDays, loc: loc, dropsEvery: DefaultDropsEvery}
+	l := &Log{dir: filepath.Join(dir, Dir), keep: retentionDays, loc: loc, dropsEvery: DefaultDropsEvery}
 	if err := os.MkdirAll(l.dir, 0o750); err != nil {
 		return nil, fmt.Errorf("attack log: %w", err)
 	}
@@ -159,7 +160,7 @@ func OpenAttackLog(dir string, retentionDays int, loc *time.Location) (*AttackLo
 
 // SetDropsEvery sets how often Flush writes the dropped-packet counts;
 // 0 writes them at every Flush. Close always writes them.
-func (l *AttackLog) SetDropsEvery(d time.Duration) {
+func (l *Log) SetDropsEvery(d time.Duration) {
 	l.mu.Lock()
 	l.dropsEvery = d
 	l.mu.Unlock()
@@ -167,7 +168,7 @@ func (l *AttackLog) SetDropsEvery(d time.Duration) {
 
 // Lost returns how many lines were thrown away because the disk kept
 // refusing them and the retry buffer was full.
-func (l *AttackLog) Lost() uint64 {
+func (l *Log) Lost() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.lost
@@ -175,7 +176,7 @@ func (l *AttackLog) Lost() uint64 {
 
 // Record takes one block or lift event, encoded and kept for the next
 // Flush. Events after Close are ignored.
-func (l *AttackLog) Record(ev policy.Event) {
+func (l *Log) Record(ev policy.Event) {
 	switch ev.Kind {
 	case policy.EventBlock:
 		at := ev.At.In(l.loc)
@@ -190,7 +191,7 @@ func (l *AttackLog) Record(ev policy.Event) {
 // RecordDrops adds one sample of the engine's drop counters to the hour
 // of its time; Flush writes them as drops lines. It moves counters only,
 // so a flood costs one call per sample, not per packet.
-func (l *AttackLog) RecordDrops(s *policy.DropSample) {
+func (l *Log) RecordDrops(s *policy.DropSample) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed || s.Total() == 0 {
@@ -216,7 +217,7 @@ func (l *AttackLog) RecordDrops(s *policy.DropSample) {
 	}
 }
 
-func (l *AttackLog) addLine(at time.Time, v any) {
+func (l *Log) addLine(at time.Time, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return // only a time past year 9999 fails, and it has no day file
@@ -234,7 +235,7 @@ func (l *AttackLog) addLine(at time.Time, v any) {
 // queue adds lines to a day's pending data, in front of what is there when
 // they are a retry. Beyond maxPending the lines are counted lost. l.mu is
 // held.
-func (l *AttackLog) queue(day string, b []byte, retry bool) {
+func (l *Log) queue(day string, b []byte, retry bool) {
 	if l.pendingBytes+len(b) > maxPending {
 		for _, c := range b {
 			if c == '\n' {
@@ -256,7 +257,7 @@ func (l *AttackLog) queue(day string, b []byte, retry bool) {
 
 // bucketFor finds or starts the bucket of at's local hour and makes it
 // the current one. l.mu is held.
-func (l *AttackLog) bucketFor(at time.Time) *dropBucket {
+func (l *Log) bucketFor(at time.Time) *dropBucket {
 	day, hour, from, to := localHour(at, l.loc)
 	var b *dropBucket
 	for _, x := range l.buckets {
@@ -299,7 +300,7 @@ func localHour(t time.Time, loc *time.Location) (day string, hour int, from, to 
 
 // takeDrops turns the buckets due (all of them with all) into drops lines
 // in the pending data and resets them. l.mu is held.
-func (l *AttackLog) takeDrops(all bool) {
+func (l *Log) takeDrops(all bool) {
 	kept := l.buckets[:0]
 	for _, b := range l.buckets {
 		if !all && time.Since(b.opened) < l.dropsEvery {
@@ -330,17 +331,17 @@ func (l *AttackLog) takeDrops(all bool) {
 // Flush appends the pending lines to their day files and syncs them. The
 // dropped-packet counts are written when due (see SetDropsEvery). Lines a
 // failed write did not store are kept for the next Flush.
-func (l *AttackLog) Flush() error {
+func (l *Log) Flush() error {
 	return l.flush(false)
 }
 
 // FlushAll is Flush with the dropped-packet counts written now: for a
 // report asked for while the daemon runs.
-func (l *AttackLog) FlushAll() error {
+func (l *Log) FlushAll() error {
 	return l.flush(true)
 }
 
-func (l *AttackLog) flush(all bool) error {
+func (l *Log) flush(all bool) error {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
 	l.mu.Lock()
@@ -389,7 +390,7 @@ func lastNewline(b []byte) int {
 // appendDay appends data to a day file and syncs it. It returns how many
 // bytes of data were written; after a failed sync it claims them all,
 // since retrying could write them twice.
-func (l *AttackLog) appendDay(day string, data []byte) (int, error) {
+func (l *Log) appendDay(day string, data []byte) (int, error) {
 	path := filepath.Join(l.dir, day+".jsonl")
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
@@ -431,7 +432,7 @@ func (l *AttackLog) appendDay(day string, data []byte) (int, error) {
 
 // Close writes everything pending, the drop counts included. Later events
 // are ignored.
-func (l *AttackLog) Close() error {
+func (l *Log) Close() error {
 	l.mu.Lock()
 	l.closed = true
 	l.mu.Unlock()
@@ -441,7 +442,7 @@ func (l *AttackLog) Close() error {
 // Prune deletes the day files more than the retention days older than
 // now's local day: the log keeps today and retentionDays days before it.
 // Only regular files named like a day file are ever removed.
-func (l *AttackLog) Prune(now time.Time) (removed int, err error) {
+func (l *Log) Prune(now time.Time) (removed int, err error) {
 	lt := now.In(l.loc)
 	cutoff := time.Date(lt.Year(), lt.Month(), lt.Day()-l.keep, 12, 0, 0, 0, l.loc).Format(dayLayout)
 	ents, err := os.ReadDir(l.dir)
@@ -481,8 +482,8 @@ func dayOfFile(name string) (string, bool) {
 	return day, true
 }
 
-// AttackLogPath returns the day file of date (YYYY-MM-DD) in the state
+// Path returns the day file of date (YYYY-MM-DD) in the state
 // directory dir.
-func AttackLogPath(dir, date string) string {
-	return filepath.Join(dir, AttackDir, date+".jsonl")
+func Path(dir, date string) string {
+	return filepath.Join(dir, Dir, date+".jsonl")
 }

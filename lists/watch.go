@@ -1,16 +1,13 @@
-package store
+package lists
 
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
-	"github.com/gaissmai/bart"
-	"github.com/sipprot/sipprot/policy"
 )
 
 // WatchDebounce is how long the list watcher waits after the last change
@@ -18,11 +15,11 @@ import (
 // events, and one reload should see the finished file.
 const WatchDebounce = 100 * time.Millisecond
 
-// WatchLists reloads the allow and deny list files whenever either
+// Watch reloads the allow and deny list files whenever either
 // changes, until ctx ends, and calls apply with both complete lists.
 //
 // It watches the files' directories, not the files: an edit through
-// EditList, and most editors, replace the file by a rename, which a watch
+// Edit, and most editors, replace the file by a rename, which a watch
 // on the old inode would never see. Events are debounced by WatchDebounce,
 // so a change is in force well within a second.
 //
@@ -33,10 +30,10 @@ const WatchDebounce = 100 * time.Millisecond
 // change made between the caller's own load and the watch is not missed;
 // if a file is bad at that point nothing is applied until it is fixed.
 //
-// apply and logf run on WatchLists' goroutine, one call at a time.
-// WatchLists returns an error only if the watch cannot be set up, and
+// apply and logf run on Watch's goroutine, one call at a time.
+// Watch returns an error only if the watch cannot be set up, and
 // nil when ctx ends.
-func WatchLists(ctx context.Context, allowPath, denyPath string, apply func(allow, deny []Entry), logf func(format string, args ...any)) error {
+func Watch(ctx context.Context, allowPath, denyPath string, apply func(allow, deny []Entry), logf func(format string, args ...any)) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watch lists: %w", err)
@@ -65,12 +62,12 @@ func WatchLists(ctx context.Context, allowPath, denyPath string, apply func(allo
 	)
 	load := func() {
 		changed := false
-		if e, err := LoadList(allowPath); err != nil {
+		if e, err := Load(allowPath); err != nil {
 			logf("%v (the allow list in force is kept)", err)
 		} else if !okA || !slices.Equal(e, allow) {
 			allow, okA, changed = e, true, true
 		}
-		if e, err := LoadList(denyPath); err != nil {
+		if e, err := Load(denyPath); err != nil {
 			logf("%v (the deny list in force is kept)", err)
 		} else if !okD || !slices.Equal(e, deny) {
 			deny, okD, changed = e, true, true
@@ -109,28 +106,4 @@ func WatchLists(ctx context.Context, allowPath, denyPath string, apply func(allo
 			load()
 		}
 	}
-}
-
-// BlocksToLift returns the addresses whose dynamic block is in force at
-// now and that the allow set covers. The allow list wins over a block
-// anyway, but the block would stay on the dynamic list, count toward the
-// permanent threshold and come back into force if the address left the
-// allow list; an address put on the allow list has its block lifted.
-//
-// The daemon calls it whenever it publishes an allow list (at start and
-// on every reload) and passes each address to Engine.Unblock.
-func BlocksToLift(blocks []policy.BlockState, allow *bart.Lite, now time.Time) []netip.Addr {
-	var out []netip.Addr
-	for _, b := range blocks {
-		if InForce(b, now) && allow.Contains(b.Addr.Unmap()) {
-			out = append(out, b.Addr)
-		}
-	}
-	return out
-}
-
-// InForce reports whether block b drops traffic at now: active, and
-// permanent or not yet expired.
-func InForce(b policy.BlockState, now time.Time) bool {
-	return b.Active && (b.Permanent || b.Until.After(now))
 }
