@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sipprot/sipprot/internal/testutil"
 	"github.com/sipprot/sipprot/lists"
 	"github.com/sipprot/sipprot/manage"
 	"github.com/sipprot/sipprot/policy"
@@ -119,20 +120,7 @@ func (f *listFixture) goldenIn(dir, name string) {
 	if f.filter != nil {
 		got = f.filter(got)
 	}
-	path := filepath.Join("testdata", dir, name+".golden")
-	if *update {
-		os.MkdirAll(filepath.Dir(path), 0o755)
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			f.t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		f.t.Fatalf("%v (run go test ./cli -run %s -update)", err, f.t.Name())
-	}
-	if got != string(want) {
-		f.t.Errorf("output differs from %s:\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	testutil.Golden(f.t, filepath.Join("testdata", dir, name+".golden"), []byte(got))
 }
 
 // entries returns the list's networks and notes as manage reads them,

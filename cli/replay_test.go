@@ -2,16 +2,14 @@ package cli
 
 import (
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/sipprot/sipprot/internal/testutil"
 	"github.com/sipprot/sipprot/replay"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden replay files")
 
 // TestReplayGolden replays every recorded capture with the embedded
 // defaults and compares the JSON with its golden file. The expectations of
@@ -33,19 +31,7 @@ func TestReplayGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden := strings.TrimSuffix(path, ".pcap") + ".golden.json"
-			if *update {
-				if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run make golden)", err)
-			}
-			if out != string(want) {
-				t.Errorf("replay %s differs from %s:\n got: %s\nwant: %s", path, golden, out, want)
-			}
+			testutil.Golden(t, strings.TrimSuffix(path, ".pcap")+".golden.json", []byte(out))
 			var res replay.Result
 			if err := json.Unmarshal([]byte(out), &res); err != nil {
 				t.Fatal(err)

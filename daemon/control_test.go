@@ -13,6 +13,7 @@ import (
 
 	"github.com/sipprot/sipprot/attacks"
 	"github.com/sipprot/sipprot/control"
+	"github.com/sipprot/sipprot/internal/testutil"
 	"github.com/sipprot/sipprot/policy"
 	"github.com/sipprot/sipprot/savedblocks"
 )
@@ -65,17 +66,10 @@ func TestControlUnblock(t *testing.T) {
 	if d := h.send("198.51.100.66", "Yealink"); d.Verdict != policy.Accept {
 		t.Fatalf("after unblock: %v", d)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for {
+	testutil.WaitFor(t, 5*time.Second, "the unblock saved", func() bool {
 		saved, _ := savedblocks.Load(filepath.Join(dir, "state"))
-		if len(saved) == 0 || !saved[0].Active {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("unblock not saved: %+v", saved)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return len(saved) == 0 || !saved[0].Active
+	})
 }
 
 func TestControlReloads(t *testing.T) {

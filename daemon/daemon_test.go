@@ -17,6 +17,7 @@ import (
 
 	"github.com/sipprot/sipprot/conf"
 	"github.com/sipprot/sipprot/geoip/geoiptest"
+	"github.com/sipprot/sipprot/internal/testutil"
 	"github.com/sipprot/sipprot/packet"
 	"github.com/sipprot/sipprot/policy"
 	"github.com/sipprot/sipprot/queue"
@@ -72,24 +73,11 @@ func (s *steps) String() string {
 	return strings.Join(s.s, ", ")
 }
 
-// syncBuffer is a log sink safe for the daemon's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
-
 type harness struct {
 	t      *testing.T
 	dir    string
 	cfg    string
-	logs   *syncBuffer
+	logs   *testutil.LogBuffer
 	steps  *steps
 	q      *fakeQueues
 	reload chan struct{}
@@ -99,7 +87,7 @@ type harness struct {
 
 func start(t *testing.T, dir, config string) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: dir, cfg: filepath.Join(dir, "sipprot.conf"), logs: &syncBuffer{}, steps: &steps{},
+	h := &harness{t: t, dir: dir, cfg: filepath.Join(dir, "sipprot.conf"), logs: &testutil.LogBuffer{}, steps: &steps{},
 		reload: make(chan struct{}), done: make(chan error, 1)}
 	config = strings.ReplaceAll(config, "DIR", dir)
 	if err := os.WriteFile(h.cfg, []byte(config), 0o600); err != nil {
@@ -121,17 +109,21 @@ func start(t *testing.T, dir, config string) *harness {
 
 func (h *harness) waitLog(s string) {
 	h.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(h.logs.String(), s) {
+	var ended bool
+	var err error
+	if !testutil.Poll(5*time.Second, func() bool {
 		select {
-		case err := <-h.done:
-			h.t.Fatalf("daemon ended (%v) before logging %q:\n%s", err, s, h.logs)
+		case err = <-h.done:
+			ended = true
+			return true
 		default:
 		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("no %q in logs:\n%s", s, h.logs)
-		}
-		time.Sleep(5 * time.Millisecond)
+		return h.logs.Contains(s)
+	}) {
+		h.t.Fatalf("no %q in logs:\n%s", s, h.logs)
+	}
+	if ended {
+		h.t.Fatalf("daemon ended (%v) before logging %q:\n%s", err, s, h.logs)
 	}
 }
 
@@ -272,16 +264,12 @@ func TestListEditsApplyWithoutReload(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "deny"), []byte("198.51.100.5 # edited by hand\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "allow"), []byte("198.51.100.66 # our own test box after all\n"), 0o600)
-	deadline := time.Now().Add(time.Second)
-	for {
-		d5, d66 := h.send("198.51.100.5", "Yealink"), h.send("198.51.100.66", "sipcli")
-		if d5.Reason == policy.ReasonDeny && d66.Reason == policy.ReasonAllow {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("list edits not in force within 1 s: %v %v\n%s", d5, d66, h.logs)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var d5, d66 policy.Decision
+	if !testutil.Poll(5*time.Second, func() bool {
+		d5, d66 = h.send("198.51.100.5", "Yealink"), h.send("198.51.100.66", "sipcli")
+		return d5.Reason == policy.ReasonDeny && d66.Reason == policy.ReasonAllow
+	}) {
+		t.Fatalf("list edits not in force: %v %v\n%s", d5, d66, h.logs)
 	}
 	h.waitLog("allow list lifts a dynamic block")
 }

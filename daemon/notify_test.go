@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/sipprot/sipprot/internal/testutil"
 )
 
 // mailbox is a receiving SMTP server on loopback that keeps raw messages.
@@ -60,24 +61,16 @@ from = "sipprot@pbx.test"
 `)
 	defer h.stop()
 	h.send("198.51.100.66", "friendly-scanner")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var msg string
+	testutil.WaitFor(t, 10*time.Second, "the alert", func() bool {
 		m.mu.Lock()
-		n := len(m.msgs)
-		var msg string
-		if n > 0 {
+		defer m.mu.Unlock()
+		if len(m.msgs) > 0 {
 			msg = m.msgs[0]
 		}
-		m.mu.Unlock()
-		if n > 0 {
-			if !strings.Contains(msg, "198.51.100.66") || !strings.Contains(msg, "friendly-scanner") || !strings.Contains(msg, "sipprot unblock 198.51.100.66") {
-				t.Fatalf("alert lacks the block:\n%s", msg)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no alert within 10 s; logs:\n%s", h.logs)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return msg != ""
+	})
+	if !strings.Contains(msg, "198.51.100.66") || !strings.Contains(msg, "friendly-scanner") || !strings.Contains(msg, "sipprot unblock 198.51.100.66") {
+		t.Fatalf("alert lacks the block:\n%s", msg)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sipprot/sipprot/geoip/geoiptest"
+	"github.com/sipprot/sipprot/internal/testutil"
 )
 
 func TestLoad(t *testing.T) {
@@ -214,23 +215,14 @@ func TestSwapUnderLoad(t *testing.T) {
 	addrs := []netip.Addr{probeV4, probeV6, netip.MustParseAddr("192.0.2.77"), netip.MustParseAddr("2001:db8:1::9")}
 	for g := range 3 {
 		wg.Go(func() {
-			var worst time.Duration
 			for i := 0; !stop.Load(); i++ {
 				a := addrs[(g+i)%len(addrs)]
-				start := time.Now()
 				cc, ok := s.Country(a)
-				worst = max(worst, time.Since(start))
 				if !ok || cc != "FR" && cc != "DE" {
 					errs <- fmt.Errorf("Country(%s) = %q, %v during a swap", a, cc, ok)
 					return
 				}
 				lookups.Add(1)
-			}
-			// Only a sanity bound: with more goroutines than CPUs and the
-			// race detector, the scheduler alone can pause one for tens of
-			// ms. TestLookupsDuringUpdate shows no lookup waits on one.
-			if worst > time.Second {
-				errs <- fmt.Errorf("a lookup took %v", worst)
 			}
 		})
 	}
@@ -268,16 +260,14 @@ func TestLookupsDuringUpdate(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { _, err := s.Update(context.Background()); done <- err }()
 	<-started
-	start := time.Now()
+	// The download is stuck until the server is closed below, so these
+	// lookups finishing at all shows none waits on the update.
 	for range 100000 {
 		if c, ok := s.Country(probeV4); c != "FR" || !ok {
 			t.Fatalf("Country = %q, %v during an update", c, ok)
 		}
 		s.Usable()
 		s.Status()
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("100,000 lookups took %v during an update", d)
 	}
 	select {
 	case err := <-done:
@@ -295,7 +285,7 @@ func TestLookupsDuringUpdate(t *testing.T) {
 // by another process, and stops with its context.
 func TestRun(t *testing.T) {
 	srv, _ := serve(t, bytesHandler(countryDB(t, "DE", feb)))
-	var logs syncBuffer
+	var logs testutil.LogBuffer
 	path := filepath.Join(t.TempDir(), "country.mmdb")
 	s := NewStore(Config{Database: path, UpdateURL: srv.URL, UpdateEvery: time.Hour},
 		WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
@@ -307,13 +297,13 @@ func TestRun(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()
 
-	waitFor(t, "first update", func() bool { c, _ := s.Country(probeV4); return c == "DE" })
+	testutil.WaitFor(t, 5*time.Second, "first update", func() bool { c, _ := s.Country(probeV4); return c == "DE" })
 	// The swap comes first, then Run plans the next update an hour on.
-	waitFor(t, "next update in an hour", func() bool { return s.Status().NextUpdate.After(time.Now().Add(50 * time.Minute)) })
+	testutil.WaitFor(t, 5*time.Second, "next update in an hour", func() bool { return s.Status().NextUpdate.After(time.Now().Add(50 * time.Minute)) })
 	later := time.Now().Add(time.Minute)
 	os.WriteFile(path, countryDB(t, "ES", feb.Add(time.Hour)), 0o644)
 	os.Chtimes(path, later, later)
-	waitFor(t, "reload", func() bool { c, _ := s.Country(probeV4); return c == "ES" })
+	testutil.WaitFor(t, 5*time.Second, "reload", func() bool { c, _ := s.Country(probeV4); return c == "ES" })
 
 	cancel()
 	select {
@@ -338,13 +328,13 @@ func TestRunRetries(t *testing.T) {
 		hits.Add(1)
 		http.Error(w, "down", http.StatusServiceUnavailable)
 	})
-	var logs syncBuffer
+	var logs testutil.LogBuffer
 	s := newStore(t, srv.URL, nil, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	s.cfg.UpdateEvery = 20 * time.Millisecond // retries wait min(backoff, update_every)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()
-	waitFor(t, "three attempts", func() bool { return hits.Load() >= 3 })
+	testutil.WaitFor(t, 5*time.Second, "three attempts", func() bool { return hits.Load() >= 3 })
 	cancel()
 	<-done
 	if !strings.Contains(logs.String(), `msg="geoip update failed; the database in use stays"`) ||
@@ -354,32 +344,4 @@ func TestRunRetries(t *testing.T) {
 	if w := s.Warning(); !strings.Contains(w, "last update failed") {
 		t.Errorf("Warning = %q", w)
 	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

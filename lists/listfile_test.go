@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 const handEdited = `# Allow list of the Paris office.
@@ -360,20 +359,6 @@ func BenchmarkReload100k(b *testing.B) {
 			b.Fatal(err, len(e))
 		}
 		PrefixSet(e)
-	}
-}
-
-// The figure the issue asks for: reloading 100,000 entries takes well
-// under a second.
-func TestReload100kUnderASecond(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short")
-	}
-	res := testing.Benchmark(BenchmarkReload100k)
-	per := time.Duration(res.NsPerOp())
-	t.Logf("reload of 100,000 entries: %v (%d allocs)", per, res.AllocsPerOp())
-	if per > time.Second {
-		t.Errorf("reload takes %v", per)
 	}
 }
 

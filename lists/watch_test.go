@@ -54,6 +54,11 @@ func startWatch(t *testing.T, allow, deny string) *watchFixture {
 	return f
 }
 
+// applyWithin bounds the wait for an apply. It waits on inotify, which a
+// test cannot step, so it is generous: the time an edit takes to apply is
+// logged, not asserted, here.
+const applyWithin = 5 * time.Second
+
 // next waits for the next apply, at most within, and returns it.
 func (f *watchFixture) next(within time.Duration) applied {
 	f.t.Helper()
@@ -92,17 +97,17 @@ func prefixes(es []Entry) string {
 
 func TestWatchLists(t *testing.T) {
 	f := startWatch(t, "192.0.2.1 phone\n", "203.0.113.0/24\n")
-	first := f.next(time.Second)
+	first := f.next(applyWithin)
 	if prefixes(first.allow) != "192.0.2.1" || prefixes(first.deny) != "203.0.113.0/24" {
 		t.Fatalf("initial apply %v", first)
 	}
 
-	// An edit through Edit (atomic rename) is in force within 1 s.
+	// An edit through Edit (atomic rename) is applied.
 	start := time.Now()
 	if err := Edit(f.allowPath, func(d *Doc) error { d.Add(Entry{Prefix: mustPrefix("192.0.2.2")}); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	a := f.next(time.Second)
+	a := f.next(applyWithin)
 	t.Logf("Edit to apply: %v", a.at.Sub(start))
 	if prefixes(a.allow) != "192.0.2.1 192.0.2.2" || prefixes(a.deny) != "203.0.113.0/24" {
 		t.Fatalf("after add: %v", a)
@@ -115,7 +120,7 @@ func TestWatchLists(t *testing.T) {
 	if err := os.Rename(tmp, f.denyPath); err != nil {
 		t.Fatal(err)
 	}
-	a = f.next(time.Second)
+	a = f.next(applyWithin)
 	t.Logf("rename to apply: %v", a.at.Sub(start))
 	if prefixes(a.deny) != "203.0.113.0/24 198.51.100.66" || prefixes(a.allow) != "192.0.2.1 192.0.2.2" {
 		t.Fatalf("after rename: %v", a)
@@ -134,14 +139,14 @@ func TestWatchLists(t *testing.T) {
 	// While the allow list is bad, a deny change still applies, with the
 	// allow list in force.
 	Edit(f.denyPath, func(d *Doc) error { d.Remove(mustPrefix("198.51.100.66")); return nil })
-	a = f.next(time.Second)
+	a = f.next(applyWithin)
 	if prefixes(a.allow) != "192.0.2.1 192.0.2.2" || prefixes(a.deny) != "203.0.113.0/24" {
 		t.Fatalf("deny change during a bad allow list: %v", a)
 	}
 
 	// Fixing the file applies it.
 	os.WriteFile(f.allowPath, []byte("192.0.2.1\n192.0.2.9 fixed\n"), 0o644)
-	a = f.next(time.Second)
+	a = f.next(applyWithin)
 	if prefixes(a.allow) != "192.0.2.1 192.0.2.9" {
 		t.Fatalf("after the fix: %v", a)
 	}
@@ -149,7 +154,7 @@ func TestWatchLists(t *testing.T) {
 	// Deleting a list empties it (a missing file is an empty list), and a
 	// write that changes nothing applies nothing.
 	os.Remove(f.allowPath)
-	a = f.next(time.Second)
+	a = f.next(applyWithin)
 	if len(a.allow) != 0 || prefixes(a.deny) != "203.0.113.0/24" {
 		t.Fatalf("after delete: %v", a)
 	}
@@ -164,16 +169,16 @@ func TestWatchLists(t *testing.T) {
 // A burst of edits is one reload, not one per event.
 func TestWatchListsDebounces(t *testing.T) {
 	f := startWatch(t, "", "")
-	f.next(time.Second)
+	f.next(applyWithin)
 	for i := range 20 {
 		Edit(f.allowPath, func(d *Doc) error {
 			d.Add(Entry{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), 32)})
 			return nil
 		})
 	}
-	a := f.next(2 * time.Second)
+	a := f.next(applyWithin)
 	for len(a.allow) < 20 {
-		a = f.next(time.Second)
+		a = f.next(applyWithin)
 	}
 	f.none(300 * time.Millisecond)
 }
@@ -186,7 +191,7 @@ func TestWatchListsBadAtStart(t *testing.T) {
 		t.Fatalf("logs %q", logs)
 	}
 	os.WriteFile(f.allowPath, []byte("192.0.2.1\n"), 0o644)
-	if a := f.next(time.Second); prefixes(a.allow) != "192.0.2.1" {
+	if a := f.next(applyWithin); prefixes(a.allow) != "192.0.2.1" {
 		t.Fatalf("%v", a)
 	}
 }

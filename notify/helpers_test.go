@@ -362,23 +362,15 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.waiters = kept
 }
 
-// advanceBy moves the clock in steps, letting the notifier react to each.
+// advanceBy moves the clock in steps, yielding to the notifier's
+// goroutines after each. Its two loops each drop a timer's channel when
+// they re-arm, so the clock cannot tell a wake-up taken from one nobody
+// will read; the yield is what lets each step be seen. The assertions
+// that follow wait on conditions, not on this.
 func (c *fakeClock) advanceBy(total, step time.Duration) {
 	for d := time.Duration(0); d < total; d += step {
 		c.Advance(min(step, total-d))
 		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// eventually waits (real time) for cond.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

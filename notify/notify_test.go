@@ -13,6 +13,7 @@ import (
 
 	"github.com/sipprot/sipprot/attacks"
 	"github.com/sipprot/sipprot/conf"
+	"github.com/sipprot/sipprot/internal/testutil"
 )
 
 // addrsIn returns which of the first n sources an email's text lists.
@@ -42,7 +43,7 @@ func TestAlertBatching(t *testing.T) {
 	r := startNotifier(t, testConfig(srv, "ops@example.com", "soc@example.com"), t.TempDir(), clock, nil, nil, nil)
 
 	r.n.Block(blockEvent(1, clock.Now()))
-	eventually(t, "the first alert", func() bool { return srv.count() == 1 })
+	testutil.WaitFor(t, 10*time.Second, "the first alert", func() bool { return srv.count() == 1 })
 	first := srv.messages()[0]
 	if first.Subject != "sipprot: 1 source blocked on pbx1.test" {
 		t.Errorf("subject %q", first.Subject)
@@ -58,7 +59,7 @@ func TestAlertBatching(t *testing.T) {
 		clock.Advance(30 * time.Second) // 99 blocks over 49.5 minutes
 		r.n.Block(blockEvent(i, clock.Now()))
 	}
-	eventually(t, "99 pending blocks", func() bool { return r.n.Status().PendingBlocks == 99 })
+	testutil.WaitFor(t, 10*time.Second, "99 pending blocks", func() bool { return r.n.Status().PendingBlocks == 99 })
 	clock.Advance(t0.Add(time.Hour - time.Second).Sub(clock.Now())) // 59:59 after the first alert
 	never(t, "an alert before the period is over", func() bool { return srv.count() > 1 })
 	if st := r.n.Status(); !st.NextAlert.Equal(t0.Add(time.Hour)) {
@@ -66,7 +67,7 @@ func TestAlertBatching(t *testing.T) {
 	}
 
 	clock.Advance(time.Second)
-	eventually(t, "the batched alert", func() bool { return srv.count() == 2 })
+	testutil.WaitFor(t, 10*time.Second, "the batched alert", func() bool { return srv.count() == 2 })
 	second := srv.messages()[1]
 	if second.Subject != "sipprot: 99 sources blocked on pbx1.test" {
 		t.Errorf("subject %q", second.Subject)
@@ -98,7 +99,7 @@ func TestAlertMergesRepeats(t *testing.T) {
 	clock := newFakeClock(t0)
 	r := startNotifier(t, testConfig(srv, "ops@example.com"), t.TempDir(), clock, nil, nil, nil)
 	r.n.Block(blockEvent(1, clock.Now()))
-	eventually(t, "the first alert", func() bool { return srv.count() == 1 })
+	testutil.WaitFor(t, 10*time.Second, "the first alert", func() bool { return srv.count() == 1 })
 	for c := 2; c <= 4; c++ {
 		ev := blockEvent(7, clock.Now())
 		ev.Count, ev.Permanent = c, c == 4
@@ -106,7 +107,7 @@ func TestAlertMergesRepeats(t *testing.T) {
 		clock.Advance(11 * time.Minute)
 	}
 	clock.Advance(time.Hour)
-	eventually(t, "the batched alert", func() bool { return srv.count() == 2 })
+	testutil.WaitFor(t, 10*time.Second, "the batched alert", func() bool { return srv.count() == 2 })
 	text := srv.messages()[1].Text
 	if !strings.Contains(text, "blocks:      3 in this email, 4 in all") || !strings.Contains(text, "until:       permanent") {
 		t.Errorf("repeats not merged:\n%s", text)
@@ -124,7 +125,7 @@ func TestServerDownRestartDeliversOnce(t *testing.T) {
 	r := startNotifier(t, cfg, dir, clock, nil, nil, nil)
 
 	r.n.Block(blockEvent(1, clock.Now()))
-	eventually(t, "a failed delivery", func() bool { st := r.n.Status(); return st.Pending == 1 && !st.LastDelivery.IsZero() })
+	testutil.WaitFor(t, 10*time.Second, "a failed delivery", func() bool { st := r.n.Status(); return st.Pending == 1 && !st.LastDelivery.IsZero() })
 	if st := r.n.Status(); st.LastOK || !strings.Contains(st.LastResult, "connection refused") || !st.NextTry.Equal(t0.Add(30*time.Second)) {
 		t.Errorf("status after the first failure %+v", st)
 	}
@@ -148,7 +149,7 @@ func TestServerDownRestartDeliversOnce(t *testing.T) {
 
 	srv.start()
 	clock.advanceBy(time.Hour, 10*time.Second) // past the backoff and the next period (07:00)
-	eventually(t, "both alerts", func() bool { return srv.count() == 2 })
+	testutil.WaitFor(t, 10*time.Second, "both alerts", func() bool { return srv.count() == 2 })
 	clock.advanceBy(2*time.Hour, time.Minute)
 	r.stop()
 	r = startNotifier(t, cfg, dir, clock, nil, nil, nil)
@@ -228,7 +229,7 @@ func TestRetryBackoff(t *testing.T) {
 	var waits []time.Duration
 	last := time.Time{}
 	for {
-		eventually(t, "a retry", func() bool { st := r.n.Status(); return st.LastDelivery.After(last) })
+		testutil.WaitFor(t, 10*time.Second, "a retry", func() bool { st := r.n.Status(); return st.LastDelivery.After(last) })
 		st := r.n.Status()
 		waits = append(waits, st.NextTry.Sub(st.LastDelivery))
 		last = st.LastDelivery
@@ -243,7 +244,7 @@ func TestRetryBackoff(t *testing.T) {
 	}
 	srv.setRefuse(false)
 	clock.Advance(10 * time.Minute)
-	eventually(t, "the delivery", func() bool { return r.n.Status().LastOK })
+	testutil.WaitFor(t, 10*time.Second, "the delivery", func() bool { return r.n.Status().LastOK })
 	if st := r.n.Status(); st.Pending != 0 || srv.count() != 1 {
 		t.Errorf("status %+v, %d messages", st, srv.count())
 	}
@@ -272,7 +273,7 @@ func TestOff(t *testing.T) {
 	on.Notify.Recipients = []string{"ops@example.com"}
 	r.n.Reload(&on)
 	r.n.Block(blockEvent(9, clock.Now()))
-	eventually(t, "an alert after reload", func() bool { return srv.count() == 1 })
+	testutil.WaitFor(t, 10*time.Second, "an alert after reload", func() bool { return srv.count() == 1 })
 	if got := addrsIn(srv.messages()[0].Text, 9); !slices.Equal(got, []int{9}) {
 		t.Errorf("alert lists %v, want [9] only", got)
 	}
@@ -287,13 +288,13 @@ func TestBatchLimit(t *testing.T) {
 	r.n.maxBatch = 10
 	r.n.mu.Unlock()
 	r.n.Block(blockEvent(1, clock.Now()))
-	eventually(t, "the first alert", func() bool { return srv.count() == 1 })
+	testutil.WaitFor(t, 10*time.Second, "the first alert", func() bool { return srv.count() == 1 })
 	for i := 2; i <= 30; i++ {
 		r.n.Block(blockEvent(i, clock.Now()))
 	}
 	r.n.Block(blockEvent(30, clock.Now()))
 	clock.Advance(time.Hour)
-	eventually(t, "the batched alert", func() bool { return srv.count() == 2 })
+	testutil.WaitFor(t, 10*time.Second, "the batched alert", func() bool { return srv.count() == 2 })
 	m := srv.messages()[1]
 	if got := addrsIn(m.Text, 30); !slices.Equal(got, seq(2, 11)) {
 		t.Errorf("listed %v, want 2..11", got)
@@ -357,7 +358,7 @@ func TestDailySummary(t *testing.T) {
 	clock.advanceBy(59*time.Minute, time.Minute)
 	never(t, "a summary before 07:00", func() bool { return srv.count() > 0 })
 	clock.Advance(time.Minute)
-	eventually(t, "the daily summary", func() bool { return srv.count() == 1 })
+	testutil.WaitFor(t, 10*time.Second, "the daily summary", func() bool { return srv.count() == 1 })
 	if want := []time.Time{time.Date(2026, 11, 23, 0, 0, 0, 0, paris)}; !slices.EqualFunc(askedDays(), want, time.Time.Equal) {
 		t.Errorf("report asked for %v, want %v", askedDays(), want)
 	}
@@ -389,7 +390,7 @@ func TestDailySummary(t *testing.T) {
 	loud.Notify.DailySummaryQuiet = true
 	r.n.Reload(&loud)
 	clock.advanceBy(24*time.Hour, 10*time.Minute)
-	eventually(t, "the all quiet summary", func() bool { return srv.count() == 2 })
+	testutil.WaitFor(t, 10*time.Second, "the all quiet summary", func() bool { return srv.count() == 2 })
 	if m := srv.messages()[1]; m.Subject != "sipprot daily report for 2026-11-25 on pbx1.test: all quiet" || !strings.Contains(m.Text, "All quiet") {
 		t.Errorf("quiet summary %q:\n%s", m.Subject, m.Text)
 	}
@@ -429,7 +430,7 @@ func TestAlertInjection(t *testing.T) {
 	r.n.doc.Batch.add(b, maxBatch)
 	r.n.mu.Unlock()
 	r.n.Block(blockEvent(3, clock.Now()))
-	eventually(t, "the alert", func() bool { return srv.count() == 1 })
+	testutil.WaitFor(t, 10*time.Second, "the alert", func() bool { return srv.count() == 1 })
 	m := srv.messages()[0]
 	checkInert(t, m)
 	if m.Subject != "sipprot: 3 sources blocked on pbx1.test" || len(m.Header["Subject"]) != 1 {
@@ -453,7 +454,7 @@ func TestReadStatus(t *testing.T) {
 	clock := newFakeClock(t0)
 	r := startNotifier(t, testConfig(srv, "ops@example.com"), dir, clock, nil, nil, nil)
 	r.n.Block(blockEvent(1, clock.Now()))
-	eventually(t, "the alert delivered", func() bool { return r.n.Status().LastOK })
+	testutil.WaitFor(t, 10*time.Second, "the alert delivered", func() bool { return r.n.Status().LastOK })
 	r.n.Block(blockEvent(2, clock.Now()))
 	r.stop()
 	st, err := ReadStatus(dir)

@@ -2,16 +2,13 @@ package rules
 
 import (
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sipprot/sipprot/conf"
+	"github.com/sipprot/sipprot/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden scripts in testdata/")
 
 // goldenCases are configs whose scripts are checked against
 // testdata/<name>.v4 and .v6.
@@ -96,20 +93,7 @@ func TestGoldenScripts(t *testing.T) {
 			r := rulesFrom(t, tc.toml)
 			v4, v6 := r.Scripts()
 			for ext, got := range map[string]string{"v4": v4, "v6": v6} {
-				path := filepath.Join("testdata", tc.name+"."+ext)
-				if *update {
-					if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-						t.Fatal(err)
-					}
-					continue
-				}
-				want, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatalf("%v (run go test ./rules/ -run TestGoldenScripts -update)", err)
-				}
-				if got != string(want) {
-					t.Errorf("%s differs from the golden file:\n--- got\n%s--- want\n%s", path, got, want)
-				}
+				testutil.Golden(t, filepath.Join("testdata", tc.name+"."+ext), []byte(got))
 			}
 		})
 	}
