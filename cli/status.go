@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -103,6 +105,12 @@ func writeDaemonLine(w io.Writer, st *control.Status, now time.Time) {
 		return
 	}
 	fmt.Fprintf(w, "daemon: running (pid %d, since %s), %d packets judged\n", st.PID, st.Started.Format(time.RFC3339), st.Packets)
+	// Always shown, 0 included: the operator can see that no block went
+	// without its email and attack-log line.
+	fmt.Fprintf(w, "block events lost: %d\n", st.EventsLost)
+	for _, name := range slices.Sorted(maps.Keys(st.Failed)) {
+		fmt.Fprintf(w, "service %s: FAILED: %s (the rest runs; restart sipprot to retry it)\n", name, st.Failed[name])
+	}
 	for _, q := range st.Queues {
 		health := "healthy"
 		if !q.Healthy {

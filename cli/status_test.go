@@ -10,6 +10,7 @@ import (
 
 	"net/netip"
 
+	"github.com/sipprot/sipprot/control"
 	"github.com/sipprot/sipprot/policy"
 	"github.com/sipprot/sipprot/savedblocks"
 )
@@ -82,4 +83,21 @@ func TestStatusGolden(t *testing.T) {
 	f.run("status", "--deny", "--json")
 	f.run("status", "--dynamic", "--json")
 	f.golden("status")
+}
+
+// A running daemon's status names its lost block events (0 included) and
+// every service that failed, sorted, so a dead web page is seen.
+func TestDaemonLineLostAndFailed(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	st := &control.Status{Running: true, PID: 42, Started: now.Add(-time.Hour), Updated: now, Packets: 9, EventsLost: 3,
+		Failed: map[string]string{"web": "listen tcp 127.0.0.1:8088: bind: address already in use", "control": "not a directory"}}
+	var b bytes.Buffer
+	writeDaemonLine(&b, st, now)
+	want := "daemon: running (pid 42, since 2026-05-01T11:00:00Z), 9 packets judged\n" +
+		"block events lost: 3\n" +
+		"service control: FAILED: not a directory (the rest runs; restart sipprot to retry it)\n" +
+		"service web: FAILED: listen tcp 127.0.0.1:8088: bind: address already in use (the rest runs; restart sipprot to retry it)\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
 }

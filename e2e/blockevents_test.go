@@ -113,6 +113,9 @@ timeout = "5s"
 	if after.Daemon.EventsLost != 0 {
 		t.Errorf("status: %d block events lost", after.Daemon.EventsLost)
 	}
+	if out := cli(t, w.pbx, cfgPath, "status"); !strings.Contains(out, "\nblock events lost: 0\n") {
+		t.Errorf("status does not show 0 block events lost:\n%s", out)
+	}
 
 	// status right after the blocks shows their User-Agent: the engine
 	// keeps it with the block.
