@@ -39,7 +39,7 @@ e2e:
 # Decode, parse, decision and list benchmarks; as root, also the NFQUEUE
 # flood: sipprot's readers beside a naive go-nfqueue loop, in one run.
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./packet/ ./sipparse/ ./policy/ ./lists/ ./attacks/ ./queue/ ./geoip/ ./notify/
+	$(GO) test -run='^$$' -bench=. -benchmem ./packet/ ./sipparse/ ./policy/ ./lists/ ./attacks/ ./queue/ ./geoip/ ./notify/ ./daemon/
 	@if [ "$$(id -u)" != 0 ]; then echo "queue flood benchmark: skipped, needs root (sudo make bench)"; exit 0; fi; \
 	$(GO) test -tags e2e -run Throughput -v -timeout 30m ./queue/
 
