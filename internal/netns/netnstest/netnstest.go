@@ -58,12 +58,13 @@ func (n NS) Exists() bool {
 	return err == nil
 }
 
-// Pids lists the processes running inside the namespace.
+// Pids lists the processes running inside the namespace, never the test
+// itself: its main thread may be there for a moment, running Do.
 func (n NS) Pids() []int {
 	out, _ := exec.Command("ip", "netns", "pids", string(n)).Output()
 	var pids []int
 	for _, f := range strings.Fields(string(out)) {
-		if pid, err := strconv.Atoi(f); err == nil {
+		if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
 			pids = append(pids, pid)
 		}
 	}
