@@ -4,6 +4,7 @@
 package netns
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,14 +26,16 @@ func Open(name string) (*os.File, error) {
 }
 
 // DoNamed runs fn inside the namespace iproute2 calls name, like Do.
+// Errors of the switch name the namespace; fn's own come back as they are.
 func DoNamed(name string, fn func() error) error {
 	f, err := Open(name)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if err := Do(int(f.Fd()), fn); err != nil {
-		return fmt.Errorf("in %s: %w", name, err)
+	var ferr error
+	if err := Do(int(f.Fd()), func() error { ferr = fn(); return nil }); err != nil {
+		return errors.Join(ferr, fmt.Errorf("network namespace %s: %w", name, err))
 	}
-	return nil
+	return ferr
 }

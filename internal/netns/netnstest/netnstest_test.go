@@ -1,6 +1,7 @@
 package netnstest
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -43,6 +44,10 @@ func TestLinkedPair(t *testing.T) {
 		b.Addr(t, "veth-b", "192.0.2.2/24", "2001:db8::2/64")
 		b.Route(t, "203.0.113.0/24", "192.0.2.1")
 		b.Forwarding(t)
+		errFn := errors.New("fn failed")
+		if err := a.Do(func() error { return errFn }); err != errFn {
+			t.Errorf("Do returned %v, want fn's error as it is", err)
+		}
 		if out := b.Run(t, "sysctl", "-n", "net.ipv4.ip_forward"); out != "1\n" {
 			t.Errorf("ip_forward in %s = %q, want 1", b, out)
 		}
