@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/sipprot/sipprot/internal/netns/netnstest"
 )
 
 // TestBlocksUnderDropFlood: a deny-listed source floods the queue as fast
@@ -35,7 +37,7 @@ func TestBlocksUnderDropFlood(t *testing.T) {
 	var scanIPs []netip.Addr
 	for i := range scanners {
 		a := netip.AddrFrom4([4]byte{198, 51, 100, byte(100 + i)})
-		w.scan.addr(t, "eth0", a.String()+"/24")
+		w.scan.Addr(t, "eth0", a.String()+"/24")
 		scanIPs = append(scanIPs, a)
 	}
 	mail := startMailbox(t, w.pbx, netip.AddrPortFrom(pbx4, 2525))
@@ -201,7 +203,7 @@ type statusDoc struct {
 	} `json:"dynamic_list"`
 }
 
-func daemonJSON(t *testing.T, ns netns, cfg string) statusDoc {
+func daemonJSON(t *testing.T, ns netnstest.NS, cfg string) statusDoc {
 	t.Helper()
 	var st statusDoc
 	out := cli(t, ns, cfg, "status", "--dynamic", "--json")
@@ -269,13 +271,13 @@ func attackLog(t *testing.T, dir string) (map[netip.Addr]string, uint64) {
 }
 
 // sendProbe sends one scanner OPTIONS from src, as svmap does.
-func sendProbe(t *testing.T, ns netns, src netip.Addr, i int) {
+func sendProbe(t *testing.T, ns netnstest.NS, src netip.Addr, i int) {
 	t.Helper()
 	msg := fmt.Sprintf("OPTIONS sip:100@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s:5060;branch=z9hG4bK-probe%d-%d\r\nMax-Forwards: 70\r\n"+
 		"From: \"sipvicious\"<sip:100@%s>;tag=p%d\r\nTo: <sip:100@%s>\r\nCall-ID: probe-%d-%d\r\nCSeq: 1 OPTIONS\r\n"+
 		"Contact: <sip:100@%s:5060>\r\nUser-Agent: friendly-scanner\r\nAccept: application/sdp\r\nContent-Length: 0\r\n\r\n",
 		pbx4, src, i, time.Now().UnixNano(), src, i, pbx4, i, time.Now().UnixNano(), src)
-	if err := ns.do(func() error {
+	if err := ns.Do(func() error {
 		c, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 5060)), net.UDPAddrFromAddrPort(netip.AddrPortFrom(pbx4, sipPort)))
 		if err != nil {
 			return err
@@ -296,10 +298,10 @@ type dropFlood struct {
 	sent atomic.Int64
 }
 
-func startDropFlood(t *testing.T, ns netns, src netip.Addr, senders int) *dropFlood {
+func startDropFlood(t *testing.T, ns netnstest.NS, src netip.Addr, senders int) *dropFlood {
 	t.Helper()
 	f := &dropFlood{}
-	if err := ns.do(func() (err error) {
+	if err := ns.Do(func() (err error) {
 		f.conn, err = net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 5099)), net.UDPAddrFromAddrPort(netip.AddrPortFrom(pbx4, sipPort)))
 		return err
 	}); err != nil {
@@ -336,11 +338,11 @@ type mailbox struct {
 	bodies []string
 }
 
-func startMailbox(t *testing.T, ns netns, addr netip.AddrPort) *mailbox {
+func startMailbox(t *testing.T, ns netnstest.NS, addr netip.AddrPort) *mailbox {
 	t.Helper()
 	m := &mailbox{}
 	var ln net.Listener
-	if err := ns.do(func() (err error) {
+	if err := ns.Do(func() (err error) {
 		ln, err = net.Listen("tcp", addr.String())
 		return err
 	}); err != nil {

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sipprot/sipprot/internal/netns/netnstest"
 )
 
 // capture is tcpdump on an attacker's interface: the attacker's own view
@@ -26,7 +28,7 @@ type capture struct {
 // startCapture starts tcpdump inside ns on eth0 for SIP to and from src,
 // with a 64 MiB buffer (a busy machine starves it otherwise), and waits
 // until it listens.
-func startCapture(t *testing.T, w *world, ns netns, src netip.Addr) *capture {
+func startCapture(t *testing.T, w *world, ns netnstest.NS, src netip.Addr) *capture {
 	t.Helper()
 	name := fmt.Sprintf("tcpdump-%s", src)
 	file := filepath.Join(w.dir, name+".pcap")

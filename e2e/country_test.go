@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sipprot/sipprot/geoip/geoiptest"
+	"github.com/sipprot/sipprot/internal/netns/netnstest"
 )
 
 // The country scenario's addresses, added to the world by testCountry
@@ -73,11 +74,11 @@ type mirrorGet struct {
 
 // startGeoIPMirror serves body (version 1) at http://addr/country.mmdb
 // from a socket opened inside ns; it stops when the test ends.
-func startGeoIPMirror(t *testing.T, ns netns, addr netip.AddrPort, body []byte) *geoipMirror {
+func startGeoIPMirror(t *testing.T, ns netnstest.NS, addr netip.AddrPort, body []byte) *geoipMirror {
 	t.Helper()
 	m := &geoipMirror{url: "http://" + addr.String() + "/country.mmdb", body: body, version: 1}
 	var l net.Listener
-	if err := ns.do(func() (err error) {
+	if err := ns.Do(func() (err error) {
 		l, err = net.Listen("tcp", addr.String())
 		return err
 	}); err != nil {
@@ -128,7 +129,7 @@ func (m *geoipMirror) firstGet(v int) (time.Time, bool) {
 
 // countryDrops reads the packets dropped for their country from `sipprot
 // status --json` (the daemon's status file, written when it stops).
-func countryDrops(t *testing.T, ns netns, cfgPath string) (int64, bool) {
+func countryDrops(t *testing.T, ns netnstest.NS, cfgPath string) (int64, bool) {
 	t.Helper()
 	var st struct {
 		Daemon *struct {
@@ -165,9 +166,9 @@ func countryDrops(t *testing.T, ns netns, cfgPath string) (int64, bool) {
 func testCountry(t *testing.T, s *setup) {
 	s.stopMain(t)
 	w := s.w
-	w.guess.addr(t, "eth0", countryBlockedIP.String()+"/24", countryStreamIP.String()+"/24",
+	w.guess.Addr(t, "eth0", countryBlockedIP.String()+"/24", countryStreamIP.String()+"/24",
 		countryMovedIP.String()+"/24", countryBlocked6IP.String()+"/64")
-	w.scan.addr(t, "eth0", geoipMirrorIP.String()+"/24")
+	w.scan.Addr(t, "eth0", geoipMirrorIP.String()+"/24")
 
 	v1, v2 := countryDB(t, false), countryDB(t, true)
 	mirror := startGeoIPMirror(t, w.scan, netip.AddrPortFrom(geoipMirrorIP, 80), v1)

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sipprot/sipprot/internal/netns/netnstest"
 )
 
 // daemonConfig is what a test sets in sipprot's config; the rest keeps its
@@ -111,7 +113,7 @@ level = "info"
 
 // daemon is one `sipprot run` process inside a namespace.
 type daemon struct {
-	ns    netns
+	ns    netnstest.NS
 	cfg   string
 	p     *proc
 	log   string
@@ -121,7 +123,7 @@ type daemon struct {
 // startDaemon starts `sipprot run --config cfg` inside ns and waits for
 // its "sipprot ready" line (queues bound, rules installed); the test fails
 // if it exits first or takes over 20 s.
-func startDaemon(t *testing.T, ns netns, cfg, logPath string) *daemon {
+func startDaemon(t *testing.T, ns netnstest.NS, cfg, logPath string) *daemon {
 	t.Helper()
 	p := startProc(t, ns, "sipprot", logPath, procOpts{}, sipprotBin, "run", "--config", cfg)
 	d := &daemon{ns: ns, cfg: cfg, p: p, log: logPath}
@@ -264,7 +266,7 @@ func (d *daemon) stop(t *testing.T) {
 
 // cli runs `sipprot ARGS --config cfg` inside ns and returns its output;
 // the test fails on a non-zero exit.
-func cli(t *testing.T, ns netns, cfg string, args ...string) string {
+func cli(t *testing.T, ns netnstest.NS, cfg string, args ...string) string {
 	t.Helper()
-	return ns.run(t, append(append([]string{sipprotBin}, args...), "--config", cfg)...)
+	return ns.Run(t, append(append([]string{sipprotBin}, args...), "--config", cfg)...)
 }

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/sipprot/sipprot/internal/netns/netnstest"
 )
 
 // hostFirewall gives the namespace where sipprot will run a firewall of
@@ -16,7 +18,7 @@ import (
 // would slip past a queue rule placed after it), then accepts for SIP,
 // TFTP and ICMP, and a user chain. chain is "INPUT" (local mode) or
 // "FORWARD" (forward mode). sipprot must leave all of it as it was.
-func hostFirewall(t *testing.T, ns netns, chain string) {
+func hostFirewall(t *testing.T, ns netnstest.NS, chain string) {
 	t.Helper()
 	for _, ipt := range []string{"iptables", "ip6tables"} {
 		icmp := "icmp"
@@ -33,7 +35,7 @@ func hostFirewall(t *testing.T, ns netns, chain string) {
 			{"-A", chain, "-p", "udp", "--dport", "69", "-j", "ACCEPT"},
 			{"-A", "OUTPUT", "-p", "udp", "--sport", "5060", "-j", "ACCEPT"},
 		} {
-			ns.run(t, append([]string{ipt, "-w"}, rule...)...)
+			ns.Run(t, append([]string{ipt, "-w"}, rule...)...)
 		}
 	}
 }
@@ -48,12 +50,12 @@ var (
 // as `nft list ruleset` prints it, counters zeroed and no-op leftovers of
 // iptables-nft dropped (see nftNoops): the text that must be identical
 // before sipprot installs its rules and after it removes them.
-func ruleset(t *testing.T, ns netns) string {
+func ruleset(t *testing.T, ns netnstest.NS) string {
 	t.Helper()
 	var b strings.Builder
 	for _, cmd := range []string{"iptables-save", "ip6tables-save"} {
 		fmt.Fprintf(&b, "### %s\n", cmd)
-		for _, line := range strings.Split(ns.run(t, cmd), "\n") {
+		for _, line := range strings.Split(ns.Run(t, cmd), "\n") {
 			if line == "" || strings.HasPrefix(line, "#") {
 				continue
 			}
@@ -62,7 +64,7 @@ func ruleset(t *testing.T, ns netns) string {
 		}
 	}
 	b.WriteString("### nft list ruleset\n")
-	b.WriteString(nftNoops(nftCounters.ReplaceAllString(ns.run(t, "nft", "list", "ruleset"), "counter packets 0 bytes 0")))
+	b.WriteString(nftNoops(nftCounters.ReplaceAllString(ns.Run(t, "nft", "list", "ruleset"), "counter packets 0 bytes 0")))
 	return b.String()
 }
 

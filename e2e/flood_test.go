@@ -22,7 +22,7 @@ func testFlood(t *testing.T, s *setup) {
 	start := time.Now()
 	phones := startOffice(t, w)
 	var conn *net.UDPConn
-	if err := w.guess.do(func() (err error) {
+	if err := w.guess.Do(func() (err error) {
 		conn, err = net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(floodIP, 5090)),
 			net.UDPAddrFromAddrPort(netip.AddrPortFrom(pbx4, 5060)))
 		return err

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sipprot/sipprot/internal/netns/netnstest"
 )
 
 // kamailio is the registrar under protection. Its configuration
@@ -20,14 +22,14 @@ import (
 // receives and one "E2E-REPLY" line for every reply it sends; the tests
 // assert from those lines.
 type kamailio struct {
-	ns  netns
+	ns  netnstest.NS
 	p   *proc
 	log string
 }
 
 // startKamailio starts Kamailio in ns on UDP and TCP 5060 of the PBX's
 // IPv4 and IPv6 addresses and waits until it listens.
-func startKamailio(t *testing.T, ns netns, logPath, runDir string) *kamailio {
+func startKamailio(t *testing.T, ns netnstest.NS, logPath, runDir string) *kamailio {
 	t.Helper()
 	if err := os.MkdirAll(runDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -42,8 +44,8 @@ func startKamailio(t *testing.T, ns netns, logPath, runDir string) *kamailio {
 		"-l", fmt.Sprintf("udp:[%s]:%d", pbx6, sipPort), "-l", fmt.Sprintf("tcp:[%s]:%d", pbx6, sipPort))
 	k := &kamailio{ns: ns, p: p, log: logPath}
 	ok := waitFor(15*time.Second, func() bool {
-		return !p.running() || (ns.listening("udp", pbxAddr(pbx4)) && ns.listening("tcp", pbxAddr(pbx4)) &&
-			ns.listening("udp", pbxAddr(pbx6)))
+		return !p.running() || (ns.Listening("udp", pbxAddr(pbx4)) && ns.Listening("tcp", pbxAddr(pbx4)) &&
+			ns.Listening("udp", pbxAddr(pbx6)))
 	})
 	if !ok || !p.running() {
 		t.Fatalf("kamailio did not start; its log:\n%s", tail(logPath, 30))

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sipprot/sipprot/internal/netns/netnstest"
 )
 
 // proc is a background process started inside a namespace, its stdout and
@@ -35,13 +37,14 @@ type procOpts struct {
 // "ip netns exec" execs the command, so the process is the command itself.
 // The process is stopped (TERM, then KILL) when the test ends if it is
 // still running.
-func startProc(t *testing.T, ns netns, name, logPath string, o procOpts, args ...string) *proc {
+func startProc(t *testing.T, ns netnstest.NS, name, logPath string, o procOpts, args ...string) *proc {
 	t.Helper()
 	f, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("ip", append([]string{"netns", "exec", string(ns)}, args...)...)
+	argv := ns.Command(args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Dir = o.dir
 	if cmd.Dir == "" {

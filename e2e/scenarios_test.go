@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sipprot/sipprot/internal/netns/netnstest"
 )
 
 // grace is how long after a daemon's log line (a block, "sipprot ready")
@@ -23,7 +25,7 @@ const grace = 250 * time.Millisecond
 // setup is one test's world with sipprot protecting it.
 type setup struct {
 	w       *world
-	ns      netns // where sipprot runs: the PBX (local) or the router (forward)
+	ns      netnstest.NS // where sipprot runs: the PBX (local) or the router (forward)
 	cfg     daemonConfig
 	cfgPath string
 	d       *daemon
@@ -78,7 +80,7 @@ func testBaseline(t *testing.T, w *world, limit int) {
 // attack for UDP, which goes on for longer than block_time after the
 // block, so only the restarts keep the block. With no attack for
 // block_time, src reaches Kamailio again.
-func testGuessing(t *testing.T, s *setup, ns netns, run guessRun) {
+func testGuessing(t *testing.T, s *setup, ns netnstest.NS, run guessRun) {
 	limit := s.cfg.failures
 	src, rate := run.src, run.rate
 	if run.limit == 0 {
@@ -272,7 +274,7 @@ var tftpRRQ = append(append([]byte{0, 1}, "SEP001122334455.cnf.xml"...), append(
 // arrived and over how long they were sent.
 func tftpFlood(t *testing.T, w *world, src netip.Addr) (sent, got int, elapsed time.Duration) {
 	t.Helper()
-	srv := w.pbx.listenUDP(t, netip.AddrPortFrom(pbx4, 69))
+	srv := w.pbx.ListenUDP(t, netip.AddrPortFrom(pbx4, 69))
 	defer srv.Close()
 	var n atomic.Int64
 	go func() {
@@ -284,7 +286,7 @@ func tftpFlood(t *testing.T, w *world, src netip.Addr) (sent, got int, elapsed t
 			n.Add(1)
 		}
 	}()
-	cl := w.guess.listenUDP(t, netip.AddrPortFrom(src, 0))
+	cl := w.guess.ListenUDP(t, netip.AddrPortFrom(src, 0))
 	defer cl.Close()
 	sent = 300
 	dst := netip.AddrPortFrom(pbx4, 69)
@@ -343,7 +345,7 @@ func dnsResponse(id uint16, size int) []byte {
 func dnsExchange(t *testing.T, w *world, srvIP netip.Addr) []int {
 	t.Helper()
 	dst := netip.AddrPortFrom(pbxAddr(srvIP).Addr(), 40053)
-	resolver := w.pbx.listenUDP(t, dst)
+	resolver := w.pbx.ListenUDP(t, dst)
 	defer resolver.Close()
 	sizes := make(chan int, 16)
 	go func() {
@@ -356,7 +358,7 @@ func dnsExchange(t *testing.T, w *world, srvIP netip.Addr) []int {
 			sizes <- n
 		}
 	}()
-	srv := w.scan.listenUDP(t, netip.AddrPortFrom(srvIP, 53))
+	srv := w.scan.ListenUDP(t, netip.AddrPortFrom(srvIP, 53))
 	defer srv.Close()
 	for i, size := range []int{4000, 512} {
 		if _, err := srv.WriteToUDPAddrPort(dnsResponse(uint16(i+1), size), dst); err != nil {

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sipprot/sipprot/internal/netns/netnstest"
 )
 
 // sipClient sends SIP OPTIONS requests over UDP from an address inside a
@@ -38,10 +40,10 @@ type ping struct {
 
 // newSIPClient binds a UDP socket to src (ephemeral port) inside ns; its
 // requests carry User-Agent ua. It is closed when the test ends.
-func newSIPClient(t *testing.T, ns netns, src netip.Addr, ua string) *sipClient {
+func newSIPClient(t *testing.T, ns netnstest.NS, src netip.Addr, ua string) *sipClient {
 	t.Helper()
 	c := &sipClient{
-		conn: ns.listenUDP(t, netip.AddrPortFrom(src, 0)),
+		conn: ns.ListenUDP(t, netip.AddrPortFrom(src, 0)),
 		dst:  pbxAddr(src), ua: ua, sent: map[string]*ping{},
 	}
 	c.local = c.conn.LocalAddr().(*net.UDPAddr).AddrPort()

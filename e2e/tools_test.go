@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/sipprot/sipprot/internal/netns/netnstest"
 )
 
 // sippDir holds the sipp scenarios and injection files shared with the
@@ -50,7 +52,7 @@ type guessRun struct {
 }
 
 // startGuess starts a guessing run inside ns in the background.
-func startGuess(t *testing.T, w *world, ns netns, g guessRun) *proc {
+func startGuess(t *testing.T, w *world, ns netnstest.NS, g guessRun) *proc {
 	t.Helper()
 	name := fmt.Sprintf("sipp-guess-%s-%d", g.src, g.rate)
 	transport := "u1"
@@ -124,7 +126,7 @@ func waitOffice(t *testing.T, ps []*proc) {
 // startSV starts a sipvicious tool (svmap, svwar, svcrack) inside ns in the
 // background, bound to src (sipvicious binds every address otherwise),
 // with its session files in a private HOME.
-func startSV(t *testing.T, w *world, ns netns, tool string, src netip.Addr, args ...string) *proc {
+func startSV(t *testing.T, w *world, ns netnstest.NS, tool string, src netip.Addr, args ...string) *proc {
 	t.Helper()
 	name := fmt.Sprintf("%s-%s", tool, src)
 	dir := filepath.Join(w.dir, name)

@@ -20,6 +20,8 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/sipprot/sipprot/internal/netns/netnstest"
 )
 
 // webIP is the scanner of the web page scenario, in the guesser namespace.
@@ -176,7 +178,7 @@ func chromiumPath() string {
 // browser in the root namespace reaches a page on the namespace's
 // loopback, and no firewall changes. It returns the listen address; it
 // stops, with its connections, when the test ends.
-func forwardTCP(t *testing.T, ns netns, target string) string {
+func forwardTCP(t *testing.T, ns netnstest.NS, target string) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -202,7 +204,7 @@ func forwardTCP(t *testing.T, ns netns, target string) string {
 		defer c.Close()
 		track(c)
 		var up net.Conn
-		if err := ns.do(func() (err error) {
+		if err := ns.Do(func() (err error) {
 			up, err = net.DialTimeout("tcp", target, 2*time.Second)
 			return err
 		}); err != nil {

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"path/filepath"
 	"testing"
+
+	"github.com/sipprot/sipprot/internal/netns/netnstest"
 )
 
 // The test world (after testdata/lib/world.sh), one per test, its
@@ -99,10 +101,10 @@ const sipPort = 5060
 type world struct {
 	tag               string
 	dir               string // logs and files
-	rtr, pbx          netns
-	scan, war, crack  netns // sipvicious (svwar and svcrack ignore -b: one address each)
-	guess, trunk, nat netns
-	officeN           netns
+	rtr, pbx          netnstest.NS
+	scan, war, crack  netnstest.NS // sipvicious (svwar and svcrack ignore -b: one address each)
+	guess, trunk, nat netnstest.NS
+	officeN           netnstest.NS
 	kam               *kamailio
 }
 
@@ -111,7 +113,7 @@ type world struct {
 func newWorld(t *testing.T, tag string) *world {
 	t.Helper()
 	w := &world{tag: tag, dir: logDir(t)}
-	ns := func(role string) netns { return newNetns(t, nsPrefix+tag+"-"+role) }
+	ns := func(role string) netnstest.NS { return newNetns(t, nsPrefix+tag+"-"+role) }
 	w.rtr, w.pbx = ns("rtr"), ns("pbx")
 	w.scan, w.war, w.crack = ns("scan"), ns("war"), ns("crack")
 	w.guess, w.trunk = ns("guess"), ns("trunk")
@@ -124,15 +126,15 @@ func newWorld(t *testing.T, tag string) *world {
 		return a.String() + "/64"
 	}
 
-	w.rtr.forwarding(t)
-	link(t, w.rtr, "eth-pbx", w.pbx, "eth0")
-	w.rtr.addr(t, "eth-pbx", cidr(rtrPBX4), cidr(rtrPBX6))
-	w.pbx.addr(t, "eth0", cidr(pbx4), cidr(pbx6))
-	w.pbx.route(t, "default", rtrPBX4.String())
-	w.pbx.route(t, "default", rtrPBX6.String())
+	w.rtr.Forwarding(t)
+	netnstest.Link(t, w.rtr, "eth-pbx", w.pbx, "eth0")
+	w.rtr.Addr(t, "eth-pbx", cidr(rtrPBX4), cidr(rtrPBX6))
+	w.pbx.Addr(t, "eth0", cidr(pbx4), cidr(pbx6))
+	w.pbx.Route(t, "default", rtrPBX4.String())
+	w.pbx.Route(t, "default", rtrPBX6.String())
 
 	clients := []struct {
-		ns    netns
+		ns    netnstest.NS
 		ifc   string
 		addrs []netip.Addr
 	}{
@@ -145,30 +147,30 @@ func newWorld(t *testing.T, tag string) *world {
 	}
 	var ports []string
 	for _, c := range clients {
-		link(t, w.rtr, c.ifc, c.ns, "eth0")
+		netnstest.Link(t, w.rtr, c.ifc, c.ns, "eth0")
 		ports = append(ports, c.ifc)
 		v6 := false
 		for _, a := range c.addrs {
-			c.ns.addr(t, "eth0", cidr(a))
+			c.ns.Addr(t, "eth0", cidr(a))
 			v6 = v6 || a.Is6()
 		}
-		c.ns.route(t, "default", rtrInet4.String())
+		c.ns.Route(t, "default", rtrInet4.String())
 		if v6 {
-			c.ns.route(t, "default", rtrInet6.String())
+			c.ns.Route(t, "default", rtrInet6.String())
 		}
 	}
-	w.rtr.bridge(t, "inet0", ports...)
-	w.rtr.addr(t, "inet0", cidr(rtrInet4), cidr(rtrInet6))
+	w.rtr.Bridge(t, "inet0", ports...)
+	w.rtr.Addr(t, "inet0", cidr(rtrInet4), cidr(rtrInet6))
 
 	// the office: phones behind a NAT router (rules in sp-e-*-nat only)
-	w.nat.forwarding(t)
-	link(t, w.nat, "eth1", w.officeN, "eth0")
-	w.nat.addr(t, "eth1", cidr(natLAN))
+	w.nat.Forwarding(t)
+	netnstest.Link(t, w.nat, "eth1", w.officeN, "eth0")
+	w.nat.Addr(t, "eth1", cidr(natLAN))
 	for _, p := range office {
-		w.officeN.addr(t, "eth0", cidr(p.ip))
+		w.officeN.Addr(t, "eth0", cidr(p.ip))
 	}
-	w.officeN.route(t, "default", natLAN.String())
-	w.nat.run(t, "iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "192.0.2.0/24", "-o", "eth0", "-j", "MASQUERADE")
+	w.officeN.Route(t, "default", natLAN.String())
+	w.nat.Run(t, "iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "192.0.2.0/24", "-o", "eth0", "-j", "MASQUERADE")
 
 	w.kam = startKamailio(t, w.pbx, filepath.Join(w.dir, "kamailio.log"), filepath.Join(w.dir, "kamailio-run"))
 	return w

@@ -37,7 +37,12 @@ type KernelStats struct {
 // ReadKernelStats reads KernelStatsPath: the queues bound in this
 // process's network namespace, by queue number.
 func ReadKernelStats() (map[uint16]KernelStats, error) {
-	f, err := os.Open(KernelStatsPath)
+	return readKernelStatsFile(KernelStatsPath)
+}
+
+// readKernelStatsFile reads and parses a copy of KernelStatsPath.
+func readKernelStatsFile(path string) (map[uint16]KernelStats, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("kernel queue stats: %w", err)
 	}

@@ -7,84 +7,58 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/sipprot/sipprot/internal/netns"
+	"github.com/sipprot/sipprot/internal/netns/netnstest"
 )
 
 // The test world: two namespaces joined by a veth pair. rx runs the queue
 // (198.51.100.1), tx sends from 198.51.100.2 and up. Nothing here touches
 // the root namespace's addresses or firewall.
 type testNet struct {
-	rx, tx string
-	rxFD   int
+	rx, tx netnstest.NS
+	rxFD   int // rx's namespace, for Config.NetNS
 	rxAddr netip.Addr
 	txAddr []netip.Addr
 }
 
 var netSeq atomic.Int32
 
-func needRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces, NFQUEUE)")
-	}
-}
-
 // newTestNet builds the namespaces with sources addresses in tx.
 func newTestNet(t testing.TB, sources int) *testNet {
 	t.Helper()
-	needRoot(t)
+	netnstest.RequireRoot(t)
 	id := fmt.Sprintf("%d-%d", os.Getpid()%100000, netSeq.Add(1))
-	n := &testNet{rx: "sp-q-" + id + "-rx", tx: "sp-q-" + id + "-tx", rxAddr: netip.MustParseAddr("198.51.100.1")}
-	t.Cleanup(func() {
-		if n.rxFD > 0 {
-			unix.Close(n.rxFD)
-		}
-		exec.Command("ip", "netns", "del", n.rx).Run()
-		exec.Command("ip", "netns", "del", n.tx).Run()
-	})
-	run(t, "ip", "netns", "add", n.rx)
-	run(t, "ip", "netns", "add", n.tx)
-	run(t, "ip", "-n", n.rx, "link", "add", "sp-q-v0", "type", "veth", "peer", "name", "sp-q-v1", "netns", n.tx)
-	run(t, "ip", "-n", n.rx, "addr", "add", "198.51.100.1/24", "dev", "sp-q-v0")
+	n := &testNet{
+		rx:     netnstest.New(t, "sp-q-"+id+"-rx"),
+		tx:     netnstest.New(t, "sp-q-"+id+"-tx"),
+		rxAddr: netip.MustParseAddr("198.51.100.1"),
+	}
+	netnstest.Link(t, n.rx, "sp-q-v0", n.tx, "sp-q-v1")
+	n.rx.Addr(t, "sp-q-v0", "198.51.100.1/24")
 	for i := range sources {
 		a := netip.AddrFrom4([4]byte{198, 51, 100, byte(2 + i)})
 		n.txAddr = append(n.txAddr, a)
-		run(t, "ip", "-n", n.tx, "addr", "add", a.String()+"/24", "dev", "sp-q-v1")
+		n.tx.Addr(t, "sp-q-v1", a.String()+"/24")
 	}
-	for _, ns := range []string{n.rx, n.tx} {
-		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
-	}
-	run(t, "ip", "-n", n.rx, "link", "set", "sp-q-v0", "up")
-	run(t, "ip", "-n", n.tx, "link", "set", "sp-q-v1", "up")
-	fd, err := unix.Open("/run/netns/"+n.rx, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	f, err := netns.Open(string(n.rx))
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.rxFD = fd
+	t.Cleanup(func() { f.Close() })
+	n.rxFD = int(f.Fd())
 	return n
-}
-
-func run(t testing.TB, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
 }
 
 // ipt runs iptables in rx.
 func (n *testNet) ipt(t testing.TB, args ...string) string {
 	t.Helper()
-	return run(t, "ip", append([]string{"netns", "exec", n.rx, "iptables", "-w"}, args...)...)
+	return n.rx.Run(t, append([]string{"iptables", "-w"}, args...)...)
 }
 
 // ruleHits returns the packet counter of the first rule of chain in
@@ -116,42 +90,11 @@ func (n *testNet) kernelStats(t testing.TB) map[uint16]KernelStats {
 	return m
 }
 
-// inNetNS runs f on a thread inside namespace name; sockets f opens stay
-// in that namespace.
-func inNetNS(name string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		ns, err := os.Open("/run/netns/" + name)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer ns.Close()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
-		}
-		ferr := f()
-		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- ferr
-	}()
-	return <-errc
-}
-
 // listen opens a UDP socket on rx's address.
 func (n *testNet) listen(t testing.TB, port int) *net.UDPConn {
 	t.Helper()
 	var c *net.UDPConn
-	err := inNetNS(n.rx, func() (err error) {
+	err := n.rx.Do(func() (err error) {
 		c, err = net.ListenUDP("udp4", &net.UDPAddr{IP: n.rxAddr.AsSlice(), Port: port})
 		return err
 	})
@@ -166,7 +109,7 @@ func (n *testNet) listen(t testing.TB, port int) *net.UDPConn {
 func (n *testNet) dialFrom(t testing.TB, src netip.Addr, port int) *net.UDPConn {
 	t.Helper()
 	var c *net.UDPConn
-	err := inNetNS(n.tx, func() (err error) {
+	err := n.tx.Do(func() (err error) {
 		c, err = net.DialUDP("udp4", &net.UDPAddr{IP: src.AsSlice()}, &net.UDPAddr{IP: n.rxAddr.AsSlice(), Port: port})
 		return err
 	})
@@ -210,7 +153,7 @@ type txListener struct {
 func (n *testNet) listenTX(t testing.TB, port int) txListener {
 	t.Helper()
 	l := txListener{addr: netip.AddrPortFrom(n.txAddr[0], uint16(port))}
-	err := inNetNS(n.tx, func() (err error) {
+	err := n.tx.Do(func() (err error) {
 		l.c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(l.addr))
 		return err
 	})

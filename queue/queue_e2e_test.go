@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gaissmai/bart"
+
 	"github.com/sipprot/sipprot/packet"
 	"github.com/sipprot/sipprot/policy"
 )
@@ -126,7 +127,7 @@ func TestE2EVerdicts(t *testing.T) {
 
 	// A packet this host sends (OUTPUT hook) is Local.
 	out := n.listenTX(t, 5070)
-	err := inNetNS(n.rx, func() error {
+	err := n.rx.Do(func() error {
 		c, err := dialUDP(n.rxAddr, out.addr)
 		if err != nil {
 			return err

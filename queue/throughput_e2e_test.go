@@ -22,6 +22,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	nfqueue "github.com/florianl/go-nfqueue/v2"
+
 	"github.com/sipprot/sipprot/packet"
 )
 
@@ -250,7 +251,8 @@ func (h *harness) kernelTotals() (k struct{ IDSequence, UserDropped, QueueDroppe
 func (h *harness) flood(rate int) floodResult {
 	spec, _ := json.Marshal(floodSpec{Dst: netip.AddrPortFrom(h.n.rxAddr, 5060), Srcs: h.srcs, Rate: rate,
 		Duration: h.step, Workers: h.workers, CPU: h.cpu})
-	cmd := exec.Command("ip", "netns", "exec", h.n.tx, os.Args[0], "-test.run=^TestHelperFlood$", "-test.v=false")
+	argv := h.n.tx.Command(os.Args[0], "-test.run=^TestHelperFlood$", "-test.v=false")
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "SP_Q_FLOOD="+string(spec))
 	out, err := cmd.CombinedOutput()
 	if err != nil {

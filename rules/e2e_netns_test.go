@@ -5,15 +5,13 @@ package rules
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/sipprot/sipprot/internal/netns/netnstest"
 )
 
 // Kernel tests: run as root with `go test -tags e2e ./rules/`. Every test
@@ -22,70 +20,11 @@ import (
 
 var nsCount atomic.Int32
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces and iptables)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip (iproute2)")
-	}
-}
-
 // newNetns makes an empty network namespace with lo up, deleted when the
 // test ends.
-func newNetns(t *testing.T) string {
+func newNetns(t *testing.T) netnstest.NS {
 	t.Helper()
-	name := fmt.Sprintf("sp-r-%d-%d", os.Getpid(), nsCount.Add(1))
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", name, err, out)
-		}
-	})
-	nsRun(t, name, "", "ip", "link", "set", "lo", "up")
-	return name
-}
-
-// nsRun runs argv in namespace ns and returns its standard output.
-func nsRun(t *testing.T, ns, stdin string, argv ...string) string {
-	t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("in %s: %s: %v: %s", ns, strings.Join(argv, " "), err, stderr.String())
-	}
-	return string(out)
-}
-
-// inNetns runs fn on a thread switched into namespace ns. Sockets that fn
-// opens stay in ns after it returns. The thread is never unlocked, so Go
-// discards it rather than reuse it in the wrong namespace.
-func inNetns(t *testing.T, ns string, fn func() error) {
-	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		f, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		errc <- fn()
-	}()
-	if err := <-errc; err != nil {
-		t.Fatalf("in %s: %v", ns, err)
-	}
+	return netnstest.New(t, fmt.Sprintf("sp-r-%d-%d", os.Getpid(), nsCount.Add(1)))
 }
 
 // saveCommands are every save command; tests compare all of them, so a
@@ -96,12 +35,12 @@ var counters = regexp.MustCompile(`\[\d+:\d+\]`)
 
 // saveAll returns each save command's output without comment lines and
 // with the chains' counters zeroed.
-func saveAll(t *testing.T, ns string) map[string]string {
+func saveAll(t *testing.T, ns netnstest.NS) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, c := range saveCommands {
 		var b strings.Builder
-		for _, l := range strings.Split(nsRun(t, ns, "", c), "\n") {
+		for _, l := range strings.Split(ns.Output(t, "", c), "\n") {
 			if l == "" || strings.HasPrefix(l, "#") {
 				continue
 			}
@@ -123,10 +62,10 @@ func diffSaves(t *testing.T, what string, got, want map[string]string) {
 
 // ruleCounter returns the packet counter of the one rule in the saved
 // rules of ns (save command cmd) that contains all of parts.
-func ruleCounter(t *testing.T, ns, cmd string, parts ...string) int {
+func ruleCounter(t *testing.T, ns netnstest.NS, cmd string, parts ...string) int {
 	t.Helper()
 	var found []string
-	for _, l := range strings.Split(nsRun(t, ns, "", cmd, "-c"), "\n") {
+	for _, l := range strings.Split(ns.Output(t, "", cmd, "-c"), "\n") {
 		ok := strings.HasPrefix(l, "[")
 		for _, p := range parts {
 			ok = ok && strings.Contains(l, p)

@@ -10,12 +10,14 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/sipprot/sipprot/internal/netns/netnstest"
 )
 
 // topo is three namespaces in a line: srv (a DNS server, a SIP client)
 // - rtr (sipprot's host) - cli, with 9000-byte MTUs so that one TCP
 // segment can carry over 2050 bytes.
-type topo struct{ srv, rtr, cli string }
+type topo struct{ srv, rtr, cli netnstest.NS }
 
 var (
 	srvAddr    = map[Family]netip.Addr{IPv4: netip.MustParseAddr("203.0.113.2"), IPv6: netip.MustParseAddr("2001:db8:2::2")}
@@ -27,36 +29,35 @@ var (
 func newTopo(t *testing.T) *topo {
 	t.Helper()
 	tp := &topo{srv: newNetns(t), rtr: newNetns(t), cli: newNetns(t)}
-	for _, ns := range []string{tp.srv, tp.rtr, tp.cli} {
+	for _, ns := range []netnstest.NS{tp.srv, tp.rtr, tp.cli} {
 		// Without duplicate address detection link-local addresses work at
 		// once; while they are tentative, the first forwarded IPv6 packets
 		// are lost to neighbour discovery.
-		nsRun(t, ns, "", "sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+		ns.Sysctl(t, "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
 	}
-	link := func(peer, here, there string, addr, gw map[Family]netip.Addr, rtrAddr map[Family]netip.Addr) {
-		nsRun(t, tp.rtr, "", "ip", "link", "add", here, "type", "veth", "peer", "name", there, "netns", peer)
-		for _, l := range []struct{ ns, dev string }{{tp.rtr, here}, {peer, there}} {
-			nsRun(t, l.ns, "", "ip", "link", "set", "dev", l.dev, "mtu", "9000", "up")
-		}
+	link := func(peer netnstest.NS, here, there string, addr, gw map[Family]netip.Addr, rtrAddr map[Family]netip.Addr) {
+		netnstest.Link(t, tp.rtr, here, peer, there)
+		tp.rtr.Run(t, "ip", "link", "set", "dev", here, "mtu", "9000")
+		peer.Run(t, "ip", "link", "set", "dev", there, "mtu", "9000")
 		for _, f := range Families {
 			bits := "/24"
 			if f == IPv6 {
 				bits = "/64"
 			}
-			nsRun(t, tp.rtr, "", "ip", "addr", "add", rtrAddr[f].String()+bits, "dev", here, "nodad")
-			nsRun(t, peer, "", "ip", "addr", "add", addr[f].String()+bits, "dev", there, "nodad")
-			nsRun(t, peer, "", "ip", "route", "add", "default", "via", gw[f].String())
+			tp.rtr.Addr(t, here, rtrAddr[f].String()+bits)
+			peer.Addr(t, there, addr[f].String()+bits)
+			peer.Route(t, "default", gw[f].String())
 		}
 	}
 	link(tp.srv, "tosrv", "torouter", srvAddr, rtrSrvSide, rtrSrvSide)
 	link(tp.cli, "tocli", "torouter", cliAddr, rtrCliSide, rtrCliSide)
-	nsRun(t, tp.rtr, "", "sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+	tp.rtr.Forwarding(t)
 	return tp
 }
 
-func install(t *testing.T, ns, toml string) {
+func install(t *testing.T, ns netnstest.NS, toml string) {
 	t.Helper()
-	if _, err := NewIPTables(Auto, "ip", "netns", "exec", ns).Install(context.Background(), rulesFrom(t, toml)); err != nil {
+	if _, err := NewIPTables(Auto, ns.Command()...).Install(context.Background(), rulesFrom(t, toml)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -66,15 +67,9 @@ func udpAddr(a netip.Addr, port int) *net.UDPAddr {
 }
 
 // listenUDP opens a UDP socket in ns.
-func listenUDP(t *testing.T, ns string, a netip.Addr, port int) *net.UDPConn {
+func listenUDP(t *testing.T, ns netnstest.NS, a netip.Addr, port int) *net.UDPConn {
 	t.Helper()
-	var c *net.UDPConn
-	inNetns(t, ns, func() (err error) {
-		c, err = net.ListenUDP("udp", udpAddr(a, port))
-		return err
-	})
-	t.Cleanup(func() { c.Close() })
-	return c
+	return ns.ListenUDP(t, netip.AddrPortFrom(a, uint16(port)))
 }
 
 // receive reads datagrams until none came for quiet, and returns their sizes.
@@ -93,7 +88,7 @@ func receive(c *net.UDPConn, quiet time.Duration) []int {
 
 // udpDNS sends a datagram of each size from port 53 in ns from to dst, and
 // returns the sizes that arrived in ns to.
-func udpDNS(t *testing.T, from, to string, src, dst netip.Addr, sizes []int) []int {
+func udpDNS(t *testing.T, from, to netnstest.NS, src, dst netip.Addr, sizes []int) []int {
 	t.Helper()
 	recv := listenUDP(t, to, dst, 4000)
 	defer recv.Close()
@@ -111,13 +106,15 @@ func udpDNS(t *testing.T, from, to string, src, dst netip.Addr, sizes []int) []i
 
 // tcpDNS serves n bytes, written at once, from port 53 in ns server, and
 // returns how many a client in ns client reads within a second.
-func tcpDNS(t *testing.T, server, client string, srv netip.Addr, n int) int {
+func tcpDNS(t *testing.T, server, client netnstest.NS, srv netip.Addr, n int) int {
 	t.Helper()
 	var ln *net.TCPListener
-	inNetns(t, server, func() (err error) {
+	if err := server.Do(func() (err error) {
 		ln, err = net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(srv, 53)))
 		return err
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	defer ln.Close()
 	done := make(chan struct{})
 	defer close(done)
@@ -131,10 +128,12 @@ func tcpDNS(t *testing.T, server, client string, srv netip.Addr, n int) int {
 		<-done
 	}()
 	var conn net.Conn
-	inNetns(t, client, func() (err error) {
+	if err := client.Do(func() (err error) {
 		conn, err = net.DialTimeout("tcp", netip.AddrPortFrom(srv, 53).String(), 2*time.Second)
 		return err
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	defer conn.Close()
 	conn.SetReadDeadline(time.Now().Add(time.Second))
 	got := 0
@@ -157,7 +156,7 @@ func tcpDNS(t *testing.T, server, client string, srv netip.Addr, n int) int {
 // limit: only reassembly lets the rule see them whole. The namespaces have
 // no conntrack, so that reassembly is the rules' own doing.
 func TestDNSGuard(t *testing.T) {
-	requireRoot(t)
+	netnstest.RequireRoot(t)
 	sizes := []int{100, 2048, 2049, 3000, 12000}
 	for _, mode := range []string{"local", "forward"} {
 		t.Run(mode, func(t *testing.T) {
@@ -167,7 +166,7 @@ func TestDNSGuard(t *testing.T) {
 				to, dst = tp.cli, cliAddr
 			}
 			srvMTU := func(mtu string) {
-				nsRun(t, tp.srv, "", "ip", "link", "set", "dev", "torouter", "mtu", mtu)
+				tp.srv.Run(t, "ip", "link", "set", "dev", "torouter", "mtu", mtu)
 			}
 			check := func(f Family, wantUDP []int, wantTCP int) {
 				t.Helper()
@@ -221,7 +220,7 @@ func sipFlood(t *testing.T, tp *topo, f Family, n int) int {
 // they pass by --queue-bypass; a new rate applies on reinstall; an exempt
 // source is not limited.
 func TestGuard(t *testing.T) {
-	requireRoot(t)
+	netnstest.RequireRoot(t)
 	tp := newTopo(t)
 	for _, f := range Families {
 		t.Run(f.String(), func(t *testing.T) {
@@ -249,7 +248,7 @@ func TestGuard(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewIPTables(Auto, "ip", "netns", "exec", tp.rtr).Remove(context.Background()); err != nil {
+	if _, err := NewIPTables(Auto, tp.rtr.Command()...).Remove(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -259,12 +258,12 @@ func TestGuard(t *testing.T) {
 // to the queue: fail-closed with nobody reading drops it, fail-open lets
 // it through.
 func TestEstablishedFlowIsQueued(t *testing.T) {
-	requireRoot(t)
+	netnstest.RequireRoot(t)
 	tp := newTopo(t)
 	host := "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\nCOMMIT\n"
 	for _, f := range Families {
 		t.Run(f.String(), func(t *testing.T) {
-			nsRun(t, tp.rtr, host, restoreCmd(NFT, f))
+			tp.rtr.Output(t, host, restoreCmd(NFT, f))
 			pbx := listenUDP(t, tp.rtr, rtrCliSide[f], 5060)
 			defer pbx.Close()
 			phone := listenUDP(t, tp.cli, cliAddr[f], 5070)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/sipprot/sipprot/internal/netns/netnstest"
 )
 
 // hostRuleset is a host's own firewall, installed before sipprot: an
@@ -69,20 +71,20 @@ func saveCmd(b Backend, f Family) string {
 }
 
 // loadHost installs the host's own ruleset with backend b.
-func loadHost(t *testing.T, ns string, b Backend) {
+func loadHost(t *testing.T, ns netnstest.NS, b Backend) {
 	t.Helper()
 	for _, f := range Families {
-		nsRun(t, ns, hostRuleset[f], restoreCmd(b, f))
+		ns.Output(t, hostRuleset[f], restoreCmd(b, f))
 	}
 }
 
 // checkInstalled checks that ns holds exactly r's rules in backend b: each
 // sipprot chain has the script's rules, each hook is the first rule of its
 // built-in chain, and nothing of the host's changed.
-func checkInstalled(t *testing.T, ns string, b Backend, r *Rules, before map[string]string) {
+func checkInstalled(t *testing.T, ns netnstest.NS, b Backend, r *Rules, before map[string]string) {
 	t.Helper()
 	for _, f := range Families {
-		rs, err := parseSave(nsRun(t, ns, "", saveCmd(b, f)))
+		rs, err := parseSave(ns.Output(t, "", saveCmd(b, f)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +142,7 @@ func sameSet(a, b []string) bool {
 // again, on a host with its own firewall, with each backend; the ruleset
 // after remove is the one before install, in both variants and families.
 func TestInstallRemoveRestoresRuleset(t *testing.T) {
-	requireRoot(t)
+	netnstest.RequireRoot(t)
 	for _, b := range []Backend{NFT, Legacy} {
 		for _, tc := range goldenCases {
 			t.Run(string(b)+"/"+tc.name, func(t *testing.T) {
@@ -149,7 +151,7 @@ func TestInstallRemoveRestoresRuleset(t *testing.T) {
 				loadHost(t, ns, b)
 				before := saveAll(t, ns)
 				r := rulesFrom(t, tc.toml)
-				fw := NewIPTables(Auto, "ip", "netns", "exec", ns)
+				fw := NewIPTables(Auto, ns.Command()...)
 
 				changes, err := fw.Install(ctx, r)
 				if err != nil {
@@ -193,12 +195,12 @@ func TestInstallRemoveRestoresRuleset(t *testing.T) {
 // TestReinstallOtherConfig: an install on top of another config's leaves
 // only the new config's rules, and remove still restores the host's.
 func TestReinstallOtherConfig(t *testing.T) {
-	requireRoot(t)
+	netnstest.RequireRoot(t)
 	ctx := context.Background()
 	ns := newNetns(t)
 	loadHost(t, ns, NFT)
 	before := saveAll(t, ns)
-	fw := NewIPTables(Auto, "ip", "netns", "exec", ns)
+	fw := NewIPTables(Auto, ns.Command()...)
 	for _, tc := range goldenCases {
 		r := rulesFrom(t, tc.toml)
 		if _, err := fw.Install(ctx, r); err != nil {
@@ -215,17 +217,17 @@ func TestReinstallOtherConfig(t *testing.T) {
 // TestSwitchBackend: installing with the other variant takes sipprot's
 // rules out of the first.
 func TestSwitchBackend(t *testing.T) {
-	requireRoot(t)
+	netnstest.RequireRoot(t)
 	ctx := context.Background()
 	ns := newNetns(t)
 	loadHost(t, ns, NFT)
 	// Let the legacy tables exist, as they do on a host that used them once.
 	for _, f := range Families {
-		nsRun(t, ns, "*filter\nCOMMIT\n", restoreCmd(Legacy, f))
+		ns.Output(t, "*filter\nCOMMIT\n", restoreCmd(Legacy, f))
 	}
 	before := saveAll(t, ns)
 	r := rulesFrom(t, "")
-	prefix := []string{"ip", "netns", "exec", ns}
+	prefix := ns.Command()
 	if _, err := NewIPTables(NFT, prefix...).Install(ctx, r); err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +266,7 @@ func TestSwitchBackend(t *testing.T) {
 // TestRemoveAfterCrash: a process installs the rules and is killed; a new
 // process removes them.
 func TestRemoveAfterCrash(t *testing.T) {
-	requireRoot(t)
+	netnstest.RequireRoot(t)
 	for _, b := range []Backend{NFT, Legacy} {
 		t.Run(string(b), func(t *testing.T) {
 			ns := newNetns(t)
@@ -272,7 +274,7 @@ func TestRemoveAfterCrash(t *testing.T) {
 			before := saveAll(t, ns)
 
 			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperInstallAndDie$")
-			cmd.Env = append(os.Environ(), "SIPPROT_RULES_HELPER_NS="+ns)
+			cmd.Env = append(os.Environ(), "SIPPROT_RULES_HELPER_NS="+string(ns))
 			out, err := cmd.CombinedOutput()
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
@@ -280,7 +282,7 @@ func TestRemoveAfterCrash(t *testing.T) {
 			}
 			checkInstalled(t, ns, b, rulesFrom(t, ""), before)
 
-			changes, err := NewIPTables(Auto, "ip", "netns", "exec", ns).Remove(context.Background())
+			changes, err := NewIPTables(Auto, ns.Command()...).Remove(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -298,7 +300,7 @@ func TestHelperInstallAndDie(t *testing.T) {
 	if ns == "" {
 		t.Skip("helper process for TestRemoveAfterCrash")
 	}
-	if _, err := NewIPTables(Auto, "ip", "netns", "exec", ns).Install(context.Background(), rulesFrom(t, "")); err != nil {
+	if _, err := NewIPTables(Auto, netnstest.NS(ns).Command()...).Install(context.Background(), rulesFrom(t, "")); err != nil {
 		t.Fatal(err)
 	}
 	syscall.Kill(os.Getpid(), syscall.SIGKILL)
@@ -308,10 +310,10 @@ func TestHelperInstallAndDie(t *testing.T) {
 // TestFreshNamespace: on a host with no firewall at all, remove after
 // install leaves only the empty built-in chains that iptables-nft creates.
 func TestFreshNamespace(t *testing.T) {
-	requireRoot(t)
+	netnstest.RequireRoot(t)
 	ctx := context.Background()
 	ns := newNetns(t)
-	fw := NewIPTables(Auto, "ip", "netns", "exec", ns)
+	fw := NewIPTables(Auto, ns.Command()...)
 	changes, err := fw.Install(ctx, rulesFrom(t, ""))
 	if err != nil {
 		t.Fatal(err)
