@@ -22,6 +22,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/sipprot/sipprot/internal/netns/netnstest"
+	"github.com/sipprot/sipprot/internal/testutil"
 )
 
 // TestBlocksUnderDropFlood: a deny-listed source floods the queue as fast
@@ -86,7 +87,7 @@ timeout = "5s"
 		scan(i + 1)
 		time.Sleep(20 * time.Millisecond)
 	}
-	waitFor(30*time.Second, func() bool {
+	testutil.Poll(30*time.Second, func() bool {
 		scan(scanners)
 		if len(blocked) == scanners {
 			return true
@@ -133,7 +134,7 @@ timeout = "5s"
 
 	// blocks.json, saved within a second of each block.
 	saved := map[netip.Addr]string{}
-	waitFor(10*time.Second, func() bool {
+	testutil.Poll(10*time.Second, func() bool {
 		saved = savedBlocks(t, cfg.stateDir)
 		for _, a := range scanIPs {
 			if _, ok := saved[a]; !ok {
@@ -151,7 +152,7 @@ timeout = "5s"
 	// The per-attack emails, one a second at most, count every block.
 	var emailed map[netip.Addr]bool
 	var total int
-	waitFor(30*time.Second, func() bool {
+	testutil.Poll(30*time.Second, func() bool {
 		emailed, total = mail.blocked()
 		return total >= scanners
 	})

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sipprot/sipprot/internal/netns/netnstest"
+	"github.com/sipprot/sipprot/internal/testutil"
 )
 
 // capture is tcpdump on an attacker's interface: the attacker's own view
@@ -35,7 +36,7 @@ func startCapture(t *testing.T, w *world, ns netnstest.NS, src netip.Addr) *capt
 	p := startProc(t, ns, name, filepath.Join(w.dir, name+".log"), procOpts{},
 		"tcpdump", "-i", "eth0", "-n", "-s", "0", "-B", "65536", "-U", "--immediate-mode", "-Z", "root", "-w", file,
 		fmt.Sprintf("host %s and port %d", src, sipPort))
-	if !waitFor(10*time.Second, func() bool { return strings.Contains(tail(p.log, 5), "listening on") || !p.running() }) || !p.running() {
+	if !testutil.Poll(10*time.Second, func() bool { return strings.Contains(tail(p.log, 5), "listening on") || !p.running() }) || !p.running() {
 		t.Fatalf("tcpdump did not start:\n%s", tail(p.log, 10))
 	}
 	return &capture{p: p, file: file, src: src}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sipprot/sipprot/geoip/geoiptest"
 	"github.com/sipprot/sipprot/internal/netns/netnstest"
+	"github.com/sipprot/sipprot/internal/testutil"
 )
 
 // The country scenario's addresses, added to the world by testCountry
@@ -192,7 +193,7 @@ func testCountry(t *testing.T, s *setup) {
 	}()
 	// The daemon checks the mirror at once (the file is older than
 	// update_every) and every second after.
-	if !waitFor(5*time.Second, func() bool { return len(mirror.served()) > 0 }) {
+	if !testutil.Poll(5*time.Second, func() bool { return len(mirror.served()) > 0 }) {
 		t.Fatalf("the daemon did not download from %s within 5 s of starting; its log:\n%s", mirror.url, tail(d.log, 15))
 	}
 
@@ -234,7 +235,7 @@ func testCountry(t *testing.T, s *setup) {
 	switchAt := time.Now()
 	mirror.set(v2, 2)
 	var updated logLine
-	if !waitFor(10*time.Second, func() bool {
+	if !testutil.Poll(10*time.Second, func() bool {
 		for _, l := range d.lines(t) {
 			if l.msg() == "geoip database updated" {
 				updated = l

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sipprot/sipprot/internal/netns/netnstest"
+	"github.com/sipprot/sipprot/internal/testutil"
 )
 
 // daemonConfig is what a test sets in sipprot's config; the rest keeps its
@@ -128,7 +129,7 @@ func startDaemon(t *testing.T, ns netnstest.NS, cfg, logPath string) *daemon {
 	p := startProc(t, ns, "sipprot", logPath, procOpts{}, sipprotBin, "run", "--config", cfg)
 	d := &daemon{ns: ns, cfg: cfg, p: p, log: logPath}
 	var ready logLine
-	ok := waitFor(20*time.Second, func() bool {
+	ok := testutil.Poll(20*time.Second, func() bool {
 		for _, l := range d.lines(t) {
 			if l.msg() == "sipprot ready" {
 				ready = l
@@ -236,7 +237,7 @@ func (d *daemon) blocksOf(t *testing.T, ip netip.Addr) []blockLine {
 func (d *daemon) waitBlock(t *testing.T, ip netip.Addr, timeout time.Duration) (blockLine, bool) {
 	t.Helper()
 	var b blockLine
-	ok := waitFor(timeout, func() bool {
+	ok := testutil.Poll(timeout, func() bool {
 		if bs := d.blocksOf(t, ip); len(bs) > 0 {
 			b = bs[0]
 			return true

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sipprot/sipprot/internal/netns/netnstest"
+	"github.com/sipprot/sipprot/internal/testutil"
 )
 
 // kamailio is the registrar under protection. Its configuration
@@ -43,7 +44,7 @@ func startKamailio(t *testing.T, ns netnstest.NS, logPath, runDir string) *kamai
 		"-l", fmt.Sprintf("udp:%s:%d", pbx4, sipPort), "-l", fmt.Sprintf("tcp:%s:%d", pbx4, sipPort),
 		"-l", fmt.Sprintf("udp:[%s]:%d", pbx6, sipPort), "-l", fmt.Sprintf("tcp:[%s]:%d", pbx6, sipPort))
 	k := &kamailio{ns: ns, p: p, log: logPath}
-	ok := waitFor(15*time.Second, func() bool {
+	ok := testutil.Poll(15*time.Second, func() bool {
 		return !p.running() || (ns.Listening("udp", pbxAddr(pbx4)) && ns.Listening("tcp", pbxAddr(pbx4)) &&
 			ns.Listening("udp", pbxAddr(pbx6)))
 	})

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sipprot/sipprot/internal/testutil"
 )
 
 // testStopAndRules stops the daemon with SIGTERM and checks that the
@@ -80,7 +82,7 @@ func stateMentions(dir, s string) bool {
 // the daemon saves; it only notes when none does.
 func waitSaved(t *testing.T, dir string, ip netip.Addr) {
 	t.Helper()
-	if !waitFor(5*time.Second, func() bool { return stateMentions(dir, ip.String()) }) {
+	if !testutil.Poll(5*time.Second, func() bool { return stateMentions(dir, ip.String()) }) {
 		t.Logf("note: no file under %s mentions %s 5 s after its block", dir, ip)
 	}
 }
@@ -106,7 +108,7 @@ func testCrash(t *testing.T, s *setup, before string) {
 	}
 	pingStart := time.Now()
 	pg := startPinger(t, newSIPClient(t, w.officeN, office[0].ip, office[0].ua), 20*time.Millisecond)
-	if !waitFor(5*time.Second, func() bool { return pg.answeredSince(pingStart) >= 10 }) {
+	if !testutil.Poll(5*time.Second, func() bool { return pg.answeredSince(pingStart) >= 10 }) {
 		t.Fatalf("the office's pings get no answers with sipprot running")
 	}
 	waitSaved(t, cfg.stateDir, guessCrashIP)
@@ -114,7 +116,7 @@ func testCrash(t *testing.T, s *setup, before string) {
 	killed := time.Now()
 	d.p.kill()
 	// Stay down for at least 25 answered pings (half a second).
-	if !waitFor(5*time.Second, func() bool { return pg.answeredSince(killed.Add(grace)) >= 25 }) {
+	if !testutil.Poll(5*time.Second, func() bool { return pg.answeredSince(killed.Add(grace)) >= 25 }) {
 		t.Errorf("SIP stopped after kill -9: %d pings answered in 5 s (fail-open should let them through)", pg.answeredSince(killed.Add(grace)))
 	}
 	crashed := ruleset(t, s.ns)
@@ -124,7 +126,7 @@ func testCrash(t *testing.T, s *setup, before string) {
 
 	restart := time.Now()
 	d2 := startDaemon(t, s.ns, path, filepath.Join(w.dir, "sipprot-restart.log"))
-	if !waitFor(5*time.Second, func() bool { return pg.answeredSince(d2.ready) >= 10 }) {
+	if !testutil.Poll(5*time.Second, func() bool { return pg.answeredSince(d2.ready) >= 10 }) {
 		t.Errorf("the office's pings get no answers after the restart")
 	}
 	if got := ruleset(t, s.ns); got != crashed {
@@ -194,7 +196,7 @@ func testRestartFailClosed(t *testing.T, s *setup, before string) {
 	denied := startPinger(t, newSIPClient(t, w.scan, deniedIP, ordinaryUA), 5*time.Millisecond)
 	pingStart := time.Now()
 	pg := startPinger(t, newSIPClient(t, w.officeN, office[1].ip, office[1].ua), 20*time.Millisecond)
-	if !waitFor(5*time.Second, func() bool { return pg.answeredSince(pingStart) >= 10 }) {
+	if !testutil.Poll(5*time.Second, func() bool { return pg.answeredSince(pingStart) >= 10 }) {
 		t.Fatalf("the office's pings get no answers with sipprot running")
 	}
 	waitSaved(t, cfg.stateDir, guessClosedIP)
@@ -202,10 +204,10 @@ func testRestartFailClosed(t *testing.T, s *setup, before string) {
 	killed := time.Now()
 	d.p.kill()
 	// Stay down for 25 pings (half a second).
-	waitFor(5*time.Second, func() bool { return pg.stats(killed, time.Now()).sent >= 25 })
+	testutil.Poll(5*time.Second, func() bool { return pg.stats(killed, time.Now()).sent >= 25 })
 	restart := time.Now()
 	d2 := startDaemon(t, s.ns, path, filepath.Join(w.dir, "sipprot-failclosed-restart.log"))
-	if !waitFor(5*time.Second, func() bool { return pg.answeredSince(d2.ready) >= 10 }) {
+	if !testutil.Poll(5*time.Second, func() bool { return pg.answeredSince(d2.ready) >= 10 }) {
 		t.Errorf("the office's pings get no answers after the restart")
 	}
 	_ = g.wait(20 * time.Second)
@@ -277,7 +279,7 @@ func testReload(t *testing.T, s *setup) {
 	if err := s.d.p.signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	if !waitFor(5*time.Second, func() bool { return c.options(200*time.Millisecond) == 0 }) {
+	if !testutil.Poll(5*time.Second, func() bool { return c.options(200*time.Millisecond) == 0 }) {
 		t.Fatalf("%s still reaches Kamailio 5 s after it was added to the deny list and SIGHUP", src)
 	}
 	denied := time.Now()
@@ -292,7 +294,7 @@ func testReload(t *testing.T, s *setup) {
 	if err := s.d.p.signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	if !waitFor(5*time.Second, func() bool { return s.d.errorLines(t) > errs }) {
+	if !testutil.Poll(5*time.Second, func() bool { return s.d.errorLines(t) > errs }) {
 		t.Errorf("a bad config on SIGHUP logged no error; the daemon's log:\n%s", tail(s.d.log, 5))
 	}
 	if !s.d.p.running() {
@@ -310,7 +312,7 @@ func testReload(t *testing.T, s *setup) {
 	if err := s.d.p.signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	if !waitFor(5*time.Second, func() bool { return c.options(200*time.Millisecond) != 0 }) {
+	if !testutil.Poll(5*time.Second, func() bool { return c.options(200*time.Millisecond) != 0 }) {
 		t.Errorf("%s does not reach Kamailio 5 s after it left the deny list and SIGHUP", src)
 	}
 }

@@ -5,7 +5,6 @@ package e2e
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sipprot/sipprot/internal/netns/netnstest"
 )
@@ -27,19 +26,4 @@ func newNetns(t *testing.T, name string) netnstest.NS {
 	n.Sysctl(t, "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
 		"net.ipv6.conf.all.accept_ra=0", "net.ipv6.conf.default.accept_ra=0")
 	return n
-}
-
-// waitFor polls cond every 20 ms until it holds or timeout passes, and
-// reports whether it held.
-func waitFor(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sipprot/sipprot/internal/netns/netnstest"
+	"github.com/sipprot/sipprot/internal/testutil"
 )
 
 // grace is how long after a daemon's log line (a block, "sipprot ready")
@@ -317,7 +318,7 @@ func testTFTP(t *testing.T, s *setup) {
 // stable waits until n has not changed for quiet (at most timeout).
 func stable(n *atomic.Int64, quiet, timeout time.Duration) {
 	last, since := n.Load(), time.Now()
-	waitFor(timeout, func() bool {
+	testutil.Poll(timeout, func() bool {
 		if v := n.Load(); v != last {
 			last, since = v, time.Now()
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/sipprot/sipprot/internal/netns/netnstest"
+	"github.com/sipprot/sipprot/internal/testutil"
 )
 
 // webIP is the scanner of the web page scenario, in the guesser namespace.
@@ -105,7 +106,7 @@ func testWebUnblock(t *testing.T, s *setup) {
 	pageBack := time.Since(clicked)
 	var first *ping
 	var firstCallID string
-	waitFor(2*time.Second, func() bool {
+	testutil.Poll(2*time.Second, func() bool {
 		phone.mu.Lock()
 		defer phone.mu.Unlock()
 		for id, p := range phone.sent {
@@ -139,7 +140,7 @@ func testWebUnblock(t *testing.T, s *setup) {
 	}
 
 	var tr traffic
-	waitFor(2*time.Second, func() bool { tr = w.kam.traffic(t).from(webIP).since(start); return len(tr.reqs) > 0 })
+	testutil.Poll(2*time.Second, func() bool { tr = w.kam.traffic(t).from(webIP).since(start); return len(tr.reqs) > 0 })
 	if len(tr.reqs) == 0 {
 		t.Fatalf("Kamailio logged no request from %s", webIP)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gaissmai/bart"
 
+	"github.com/sipprot/sipprot/internal/testutil"
 	"github.com/sipprot/sipprot/packet"
 	"github.com/sipprot/sipprot/policy"
 )
@@ -85,17 +86,6 @@ func health(t testing.TB, q *Queue) QueueHealth {
 		t.Fatalf("Health: %d queues", len(hs))
 	}
 	return hs[0]
-}
-
-// waitFor polls cond for up to 5 s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
 }
 
 // TestE2EVerdicts: a denied source's packets are dropped, others accepted,
@@ -193,7 +183,7 @@ func TestE2EBypassWithoutReader(t *testing.T) {
 	}
 	cancel()
 	<-done
-	waitFor(t, "queue unbound", func() bool { _, ok := n.kernelStats(t)[num]; return !ok })
+	testutil.WaitFor(t, 5*time.Second, "queue unbound", func() bool { _, ok := n.kernelStats(t)[num]; return !ok })
 	send(5)
 	if got := receiveAll(ln, 300*time.Millisecond); got[src] != 5 {
 		t.Fatalf("reader stopped: received %v, want 5", got)
@@ -276,7 +266,7 @@ func TestE2EWedged(t *testing.T) {
 	}
 	t.Logf("stuck: %s", h.Problem)
 	close(b.release)
-	waitFor(t, "healthy again", func() bool { return health(t, q).Healthy })
+	testutil.WaitFor(t, 5*time.Second, "healthy again", func() bool { return health(t, q).Healthy })
 }
 
 // TestE2EReopen: when the reader's socket dies under it, it binds again
@@ -298,12 +288,12 @@ func TestE2EReopen(t *testing.T) {
 	n.ipt(t, "-A", "INPUT", "-p", "udp", "--dport", "5060", "-j", "NFQUEUE", "--queue-num", fmt.Sprint(num), "--queue-bypass")
 	c := n.dialFrom(t, src, 5060)
 	c.Write(register(src, 0, "Yealink"))
-	waitFor(t, "first packet", func() bool { return health(t, q).Dropped == 1 })
+	testutil.WaitFor(t, 5*time.Second, "first packet", func() bool { return health(t, q).Dropped == 1 })
 
 	q.readers[0].cur.Load().close() // the socket dies
-	waitFor(t, "re-open", func() bool { h := health(t, q); return h.Reopens == 1 && h.Running })
+	testutil.WaitFor(t, 5*time.Second, "re-open", func() bool { h := health(t, q); return h.Reopens == 1 && h.Running })
 	c.Write(register(src, 1, "Yealink"))
-	waitFor(t, "packet after re-open", func() bool { return health(t, q).Dropped == 2 })
+	testutil.WaitFor(t, 5*time.Second, "packet after re-open", func() bool { return health(t, q).Dropped == 2 })
 	if h := health(t, q); !h.Healthy {
 		t.Fatalf("after re-open: %+v", h)
 	}
@@ -359,7 +349,7 @@ func TestE2EENOBUFS(t *testing.T) {
 	c2 := n.dialFrom(t, denied, 5060)
 	for i := range 10 {
 		c2.Write(register(denied, i, "Yealink"))
-		waitFor(t, "the packet judged", func() bool { return health(t, q).Packets == before.Packets+uint64(i)+1 })
+		testutil.WaitFor(t, 5*time.Second, "the packet judged", func() bool { return health(t, q).Packets == before.Packets+uint64(i)+1 })
 	}
 	if got := receiveAll(ln, 300*time.Millisecond); got[denied] != 0 {
 		t.Fatalf("denied source passed after the flood: %v", got)
