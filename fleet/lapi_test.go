@@ -56,10 +56,10 @@ type lapi struct {
 	config   string
 	url      string
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	waitCh chan error
-	out    *bytes.Buffer
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	waitCh  chan error
+	logPath string
 }
 
 func startLAPI(t testing.TB) *lapi {
@@ -174,8 +174,13 @@ func (l *lapi) start() {
 	defer l.mu.Unlock()
 	cmd := exec.Command(l.bin, "-no-cs", "-no-capi", "-c", l.config)
 	cmd.Dir = l.dir
-	l.out = &bytes.Buffer{}
-	cmd.Stdout, cmd.Stderr = l.out, l.out
+	l.logPath = filepath.Join(l.dir, "lapi.log")
+	logf, err := os.OpenFile(l.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	defer logf.Close() // the child holds its own descriptor
+	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		l.t.Fatalf("starting crowdsec: %v", err)
 	}
@@ -187,7 +192,7 @@ func (l *lapi) start() {
 		select {
 		case err := <-exited:
 			l.cmd = nil
-			l.t.Fatalf("crowdsec exited: %v\n%s", err, l.out.String())
+			l.t.Fatalf("crowdsec exited: %v\n%s", err, l.lapiLog())
 		default:
 		}
 		resp, err := http.Get(l.url + "/health")
@@ -200,7 +205,12 @@ func (l *lapi) start() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	l.t.Fatalf("crowdsec did not answer on %s within 60s\n%s", l.url, l.out.String())
+	l.t.Fatalf("crowdsec did not answer on %s within 60s\n%s", l.url, l.lapiLog())
+}
+
+func (l *lapi) lapiLog() string {
+	b, _ := os.ReadFile(l.logPath)
+	return string(b)
 }
 
 // stop ends the LAPI and waits for it; stopping a stopped one is a no-op.
@@ -242,19 +252,6 @@ func (l *lapi) decisions(args ...string) []csAlert {
 		l.t.Fatalf("cscli decisions list: %v\n%s", err, out)
 	}
 	return as
-}
-
-// waitFor polls cond until it holds or the (generous: the machine is
-// shared) deadline passes.
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // runClient starts c.Run and stops it at cleanup.

@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"bytes"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -9,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sipprot/sipprot/internal/testutil"
 )
 
 func pushConfig(l *lapi, outbox string) Config {
@@ -56,7 +57,7 @@ func TestPushAndUnblock(t *testing.T) {
 	if err := c.Push(Block{Addr: perm, Reason: "user_agent"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "both pushes accepted", 30*time.Second, func() bool { return c.Status().Pushed == 2 })
+	testutil.WaitFor(t, 30*time.Second, "both pushes accepted", func() bool { return c.Status().Pushed == 2 })
 
 	as := l.decisions()
 	a, i, ok := findDecision(as, "192.0.2.10")
@@ -89,7 +90,7 @@ func TestPushAndUnblock(t *testing.T) {
 	if err := c.Unblock(timed); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "unblock accepted", 30*time.Second, func() bool { return c.Status().Pushed == 3 })
+	testutil.WaitFor(t, 30*time.Second, "unblock accepted", func() bool { return c.Status().Pushed == 3 })
 	as = l.decisions()
 	for _, a := range as {
 		for _, d := range a.Decisions {
@@ -113,14 +114,14 @@ func TestReloginAfter401(t *testing.T) {
 	}
 	runClient(t, c)
 	_ = c.Push(Block{Addr: netip.MustParseAddr("192.0.2.20"), Reason: "flood", Until: time.Now().Add(time.Hour)})
-	waitFor(t, "first push", 30*time.Second, func() bool { return c.Status().Pushed == 1 })
+	testutil.WaitFor(t, 30*time.Second, "first push", func() bool { return c.Status().Pushed == 1 })
 	if got := c.Status().Logins; got != 1 {
 		t.Fatalf("logins = %d, want 1", got)
 	}
 	l.stop()
 	l.start()
 	_ = c.Push(Block{Addr: netip.MustParseAddr("192.0.2.21"), Reason: "flood", Until: time.Now().Add(time.Hour)})
-	waitFor(t, "push after the restart", 60*time.Second, func() bool { return c.Status().Pushed == 2 })
+	testutil.WaitFor(t, 60*time.Second, "push after the restart", func() bool { return c.Status().Pushed == 2 })
 	if got := c.Status().Logins; got != 2 {
 		t.Errorf("logins = %d, want 2 (one re-login after the 401)", got)
 	}
@@ -149,8 +150,8 @@ func TestOutboxSurvivesOutageAndRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "three entries in the outbox", 30*time.Second, func() bool { return a.Status().Outbox == 3 })
-	waitFor(t, "a failed push", 30*time.Second, func() bool { return a.Status().LastPushErr != "" })
+	testutil.WaitFor(t, 30*time.Second, "three entries in the outbox", func() bool { return a.Status().Outbox == 3 })
+	testutil.WaitFor(t, 30*time.Second, "a failed push", func() bool { return a.Status().LastPushErr != "" })
 	if st := a.Status(); st.PushConnected || st.Pushed != 0 {
 		t.Errorf("status while down = %+v", st)
 	}
@@ -174,7 +175,7 @@ func TestOutboxSurvivesOutageAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	stopB := runClient(t, b)
-	waitFor(t, "outbox sent", 60*time.Second, func() bool { return b.Status().Pushed == 3 })
+	testutil.WaitFor(t, 60*time.Second, "outbox sent", func() bool { return b.Status().Pushed == 3 })
 	stopB()
 	if left := outboxFiles(t, dir); len(left) != 0 {
 		t.Errorf("outbox after sending = %v", left)
@@ -195,7 +196,7 @@ func TestOutboxSurvivesOutageAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	runClient(t, c)
-	waitFor(t, "outbox emptied again", 60*time.Second, func() bool { return c.Status().Outbox == 0 })
+	testutil.WaitFor(t, 60*time.Second, "outbox emptied again", func() bool { return c.Status().Outbox == 0 })
 	for _, s := range addrs {
 		if n := countAlerts(l.decisions(), s); n != 1 {
 			t.Errorf("%s: %d decisions after a second restart, want still 1", s, n)
@@ -222,7 +223,7 @@ func TestOutboxBound(t *testing.T) {
 	for i := range 4 {
 		_ = c.Push(Block{Addr: netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), Reason: "flood"})
 	}
-	waitFor(t, "two refusals", 30*time.Second, func() bool { return c.Status().Refusals.OutboxFull == 2 })
+	testutil.WaitFor(t, 30*time.Second, "two refusals", func() bool { return c.Status().Refusals.OutboxFull == 2 })
 	if st := c.Status(); st.Outbox != 2 {
 		t.Errorf("outbox = %d, want 2", st.Outbox)
 	}
@@ -231,7 +232,7 @@ func TestOutboxBound(t *testing.T) {
 // Secrets never reach logs, errors or the status, even on failed logins.
 func TestSecretsNotLeaked(t *testing.T) {
 	l := startLAPI(t)
-	var logs bytes.Buffer
+	var logs testutil.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	const wrongPW, wrongKey = "Wr0ng-pw-zzzzzzzzzzzz", "Wr0ng-key-yyyyyyyyyyyy"
 	cfg := Config{LAPIURL: l.url, MachineID: testMachine, Password: wrongPW, APIKey: wrongKey, OutboxDir: t.TempDir(), Log: log}
@@ -242,7 +243,7 @@ func TestSecretsNotLeaked(t *testing.T) {
 	}
 	runClient(t, c)
 	_ = c.Push(Block{Addr: netip.MustParseAddr("192.0.2.30"), Reason: "failures"})
-	waitFor(t, "failed push and pull", 30*time.Second, func() bool {
+	testutil.WaitFor(t, 30*time.Second, "failed push and pull", func() bool {
 		st := c.Status()
 		return st.LastPushErr != "" && st.LastPullErr != ""
 	})
