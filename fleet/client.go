@@ -53,7 +53,15 @@ type Client struct {
 
 	mu     sync.Mutex
 	status Status // guarded by mu; InForce and Refusals copied in and out
+
+	seed []Decision // the set saved by the last run; the puller starts from it
 }
+
+// Seed gives the client the decisions the caller held at its last stop
+// (saved in its state), before Run. The first full pull then tells the
+// caller which of them are gone as deletions, so a decision removed while
+// this host was down is lifted, not kept until it expires.
+func (c *Client) Seed(ds []Decision) { c.seed = ds }
 
 // New checks cfg, opens the outbox and returns a client that does
 // nothing until Run.

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -77,5 +80,31 @@ func TestSecretRedacted(t *testing.T) {
 		if strings.Contains(s, "secret") {
 			t.Errorf("secret printed: %s", s)
 		}
+	}
+}
+
+// Saved decisions come back as saved, less the expired ones; a corrupt
+// file is an error naming it.
+func TestSaveLoad(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	ds := []Decision{
+		{Prefix: netip.MustParsePrefix("203.0.113.5/32"), Origin: "cscli", Scenario: "manual", Until: now.Add(time.Hour), ID: 3},
+		{Prefix: netip.MustParsePrefix("2001:db8:7::/48"), Origin: "sipprot/pbx2", Scenario: "sipprot/failures", Until: now.Add(time.Minute), ID: 4},
+		{Prefix: netip.MustParsePrefix("198.51.100.9/32"), Origin: "crowdsec", Scenario: "x", Until: now.Add(-time.Second), ID: 5},
+	}
+	if err := Save(dir, ds); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(dir, now)
+	if err != nil || len(got) != 2 || got[0] != ds[0] || got[1] != ds[1] {
+		t.Fatalf("Load = %+v, %v", got, err)
+	}
+	if got, err := Load(t.TempDir(), now); err != nil || got != nil {
+		t.Fatalf("missing file: %v, %v", got, err)
+	}
+	os.WriteFile(filepath.Join(dir, SavedFile), []byte(`[{"prefix":"203.0.113.5/32"`), 0o600)
+	if _, err := Load(dir, now); err == nil || !strings.Contains(err.Error(), SavedFile) {
+		t.Fatalf("corrupt file: %v", err)
 	}
 }

@@ -26,6 +26,10 @@ func (c *Client) pullLoop(ctx context.Context) {
 	p := &puller{c: c}
 	p.set = newSet(c.cfg.MaxDecisions, 0, &p.in)
 	p.f = filter{origins: c.cfg.Origins, ownOrigin: c.ownOrigin, in: &p.in, refusals: &p.refusals}
+	for _, d := range c.seed {
+		p.set.add(d.Prefix.Masked(), entry{id: d.ID, until: d.Until.UnixNano(), meta: p.in.intern(meta{d.Origin, d.Scenario, d.Own})})
+	}
+	c.seed = nil
 	t := time.NewTicker(c.cfg.PollEvery)
 	defer t.Stop()
 	startup := true

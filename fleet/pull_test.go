@@ -185,3 +185,44 @@ func TestMaxDecisions(t *testing.T) {
 		t.Errorf("status = %+v, delivered %d; want %d held, %d refused", st, rec.len(), maxN, n-maxN)
 	}
 }
+
+// A client seeded with the set of its last run lifts, at its first pull,
+// the seeded decisions the LAPI no longer holds and keeps the others
+// without announcing them again.
+func TestSeedLiftsWhatWentAway(t *testing.T) {
+	l := startLAPI(t)
+	l.cscli("decisions", "add", "-i", "203.0.113.6")
+	// The id the LAPI gave it, as the last run would have saved it.
+	first := newRecorder()
+	c, err := New(pullConfig(l), first.change)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runClient(t, c)
+	testutil.WaitFor(t, 30*time.Second, "the cscli decision", func() bool { _, ok := first.get("203.0.113.6/32"); return ok })
+	stop()
+	kept, _ := first.get("203.0.113.6/32")
+	gone := Decision{Prefix: netip.MustParsePrefix("203.0.113.7/32"), Origin: "cscli", Scenario: "manual", Until: time.Now().Add(time.Hour), ID: 999999}
+
+	rec := newRecorder()
+	rec.held[kept.Prefix], rec.held[gone.Prefix] = kept, gone
+	c, err = New(pullConfig(l), rec.change)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Seed([]Decision{kept, gone})
+	runClient(t, c)
+	testutil.WaitFor(t, 30*time.Second, "the first pull", func() bool { return c.Status().PullConnected })
+	if _, ok := rec.get("203.0.113.7/32"); ok {
+		t.Error("a seeded decision the LAPI no longer holds was not lifted")
+	}
+	if _, ok := rec.get("203.0.113.6/32"); !ok {
+		t.Error("a seeded decision still in force was lifted")
+	}
+	rec.mu.Lock()
+	calls := rec.calls
+	rec.mu.Unlock()
+	if calls != 1 {
+		t.Errorf("%d change calls, want 1 (the lift only)", calls)
+	}
+}

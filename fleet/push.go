@@ -105,6 +105,9 @@ func (c *Client) pushLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			// What was queued before the stop goes to the outbox, for the
+			// next start: a block made just before stopping is shared.
+			c.drainQueue()
 			return
 		case e := <-c.queue:
 			c.store(e)

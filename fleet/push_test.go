@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sipprot/sipprot/fleet/lapitest"
 	"github.com/sipprot/sipprot/internal/testutil"
 )
 
@@ -16,7 +17,7 @@ func pushConfig(l *lapi, outbox string) Config {
 	return Config{LAPIURL: l.url, MachineID: testMachine, Password: testPassword, OutboxDir: outbox, Timeout: 5 * time.Second}
 }
 
-func findDecision(as []csAlert, value string) (csAlert, int, bool) {
+func findDecision(as []lapitest.Alert, value string) (lapitest.Alert, int, bool) {
 	for _, a := range as {
 		for i, d := range a.Decisions {
 			if d.Value == value {
@@ -24,10 +25,10 @@ func findDecision(as []csAlert, value string) (csAlert, int, bool) {
 			}
 		}
 	}
-	return csAlert{}, 0, false
+	return lapitest.Alert{}, 0, false
 }
 
-func countAlerts(as []csAlert, value string) int {
+func countAlerts(as []lapitest.Alert, value string) int {
 	n := 0
 	for _, a := range as {
 		for _, d := range a.Decisions {
