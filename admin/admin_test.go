@@ -84,6 +84,10 @@ func (f *fakeDaemon) Report(_ context.Context, date string) (attacks.Report, err
 	return attacks.Report{Date: date}, nil
 }
 
+func (f *fakeDaemon) Fleet(context.Context, string, int) (control.FleetBlocks, error) {
+	return control.FleetBlocks{}, nil
+}
+
 func (f *fakeDaemon) ReloadGeoIP(context.Context) (geoip.Status, error) {
 	f.record("reload geoip")
 	return geoip.Status{}, nil

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sipprot/sipprot/control"
 	"github.com/sipprot/sipprot/savedblocks"
 )
 
@@ -25,7 +26,16 @@ type blocksData struct {
 	Reasons, Countries   []string
 	Permanent, Temporary []blockRow
 	Total, Shown         int
+	// The fleet's blocks, when [fleet] is on: the first fleetShown by
+	// address matching the filter, out of FleetTotal.
+	FleetOn    bool
+	Fleet      []control.FleetBlock
+	FleetTotal int
 }
+
+// fleetShown bounds the fleet table: a community blocklist holds tens of
+// thousands.
+const fleetShown = 500
 
 func (s *server) blocksPage(w http.ResponseWriter, r *http.Request, se *session) {
 	q := r.URL.Query()
@@ -63,6 +73,23 @@ func (s *server) blocksPage(w http.ResponseWriter, r *http.Request, se *session)
 	slices.Sort(d.Reasons)
 	slices.Sort(d.Countries)
 	d.Total, d.Shown = len(all), len(d.Permanent)+len(d.Temporary)
+	limit := fleetShown
+	if d.Address != "" {
+		limit = 0 // the filter needs them all
+	}
+	if fb, on, err := s.opts.Service.FleetBlocks(r.Context(), limit); err != nil {
+		d.Err = err.Error()
+	} else if on {
+		d.FleetOn, d.FleetTotal = true, fb.Total
+		for _, b := range fb.Blocks {
+			if len(d.Fleet) == fleetShown {
+				break
+			}
+			if p, err := netip.ParsePrefix(b.Prefix); err == nil && (d.Address == "" || match(p.Addr()) || p.Contains(addrOf(d.Address))) {
+				d.Fleet = append(d.Fleet, b)
+			}
+		}
+	}
 	s.render(w, http.StatusOK, "blocks", s.page(se, "Dynamic blocks", "blocks", d))
 }
 
@@ -104,4 +131,10 @@ func (s *server) unblock(w http.ResponseWriter, r *http.Request, se *session) {
 		}, append([]string{"unblock", "--"}, sel...)...)
 	}
 	redirect(w, r, "/blocks")
+}
+
+// addrOf is q as an address, or the zero one.
+func addrOf(q string) netip.Addr {
+	a, _ := netip.ParseAddr(q)
+	return a.Unmap()
 }

@@ -79,6 +79,9 @@ func writeCheck(w io.Writer, r *manage.Check) {
 			fmt.Fprintf(w, "          user-agent %q, country %q\n", b.UserAgent, b.Country)
 		}
 	}
+	if f := r.Fleet; f != nil {
+		fmt.Fprintf(w, "fleet:    %s by %s (%s), until %s\n", f.Prefix, f.Origin, f.Scenario, f.Until.Format(time.RFC3339))
+	}
 	if r.Country != "" {
 		blocked := ""
 		if r.CountryBlocked {
@@ -90,6 +93,7 @@ func writeCheck(w io.Writer, r *manage.Check) {
 		"allow":   "never blocked: the allow list wins over the deny list and dynamic blocks",
 		"deny":    "every packet from it is dropped",
 		"dynamic": "its packets are dropped until the block ends",
+		"fleet":   "every packet from it is dropped: another host of the fleet, or CrowdSec, blocked it",
 		"country": "every packet from it is dropped: its country is in blocked_countries",
 		"none":    "on no list; its packets are judged by the country, User-Agent, failure and flood rules",
 	}[r.Winner]

@@ -111,6 +111,9 @@ func writeDaemonLine(w io.Writer, st *control.Status, now time.Time) {
 	for _, name := range slices.Sorted(maps.Keys(st.Failed)) {
 		fmt.Fprintf(w, "service %s: FAILED: %s (the rest runs; restart sipprot to retry it)\n", name, st.Failed[name])
 	}
+	if f := st.Fleet; f != nil {
+		writeFleetLine(w, f, now)
+	}
 	for _, q := range st.Queues {
 		health := "healthy"
 		if !q.Healthy {
@@ -168,4 +171,35 @@ func writeStatusJSON(w io.Writer, st *manage.Status, withAllow, withDeny, withDy
 		doc["dynamic_list"] = bl
 	}
 	return writeJSON(w, doc)
+}
+
+// writeFleetLine is the fleet's line: the LAPI link, what it enforces,
+// what waits to be shared.
+func writeFleetLine(w io.Writer, f *control.FleetStatus, now time.Time) {
+	link := "connected"
+	if !f.PullConnected && !f.PushConnected {
+		link = "NOT CONNECTED"
+	}
+	fmt.Fprintf(w, "fleet: %s to %s", link, f.LAPI)
+	if !f.LastPull.IsZero() {
+		fmt.Fprintf(w, ", last pull %s ago", now.Sub(f.LastPull).Round(100*time.Millisecond))
+	}
+	var by []string
+	for _, o := range slices.Sorted(maps.Keys(f.InForce)) {
+		by = append(by, fmt.Sprintf("%s %d", o, f.InForce[o]))
+	}
+	fmt.Fprintf(w, "; %d blocks enforced", f.Enforced)
+	if len(by) > 0 {
+		fmt.Fprintf(w, " (decisions by origin: %s)", strings.Join(by, ", "))
+	}
+	fmt.Fprintf(w, "; %d blocks shared, %d waiting in the outbox", f.Pushed, f.Outbox)
+	if f.Refused > 0 || f.NotShared > 0 {
+		fmt.Fprintf(w, "; %d decisions refused, %d blocks not shared", f.Refused, f.NotShared)
+	}
+	fmt.Fprintln(w)
+	for _, e := range []struct{ what, err string }{{"pull", f.LastPullErr}, {"push", f.LastPushErr}} {
+		if e.err != "" {
+			fmt.Fprintf(w, "fleet %s: %s\n", e.what, e.err)
+		}
+	}
 }

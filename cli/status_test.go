@@ -101,3 +101,20 @@ func TestDaemonLineLostAndFailed(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
+
+// The fleet line names the link, what is enforced by origin and what
+// waits; errors get their own lines.
+func TestFleetLine(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	var b bytes.Buffer
+	writeFleetLine(&b, &control.FleetStatus{LAPI: "http://192.0.2.5:8080", PullConnected: true, LastPull: now.Add(-300 * time.Millisecond),
+		InForce: map[string]int{"sipprot/pbx2": 3, "cscli": 1}, Enforced: 4, Pushed: 7, Outbox: 0}, now)
+	writeFleetLine(&b, &control.FleetStatus{LAPI: "http://192.0.2.5:8080", LastPullErr: "dial tcp 192.0.2.5:8080: connection refused",
+		Outbox: 2, NotShared: 1}, now)
+	want := "fleet: connected to http://192.0.2.5:8080, last pull 300ms ago; 4 blocks enforced (decisions by origin: cscli 1, sipprot/pbx2 3); 7 blocks shared, 0 waiting in the outbox\n" +
+		"fleet: NOT CONNECTED to http://192.0.2.5:8080; 0 blocks enforced; 0 blocks shared, 2 waiting in the outbox; 0 decisions refused, 1 blocks not shared\n" +
+		"fleet pull: dial tcp 192.0.2.5:8080: connection refused\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}

@@ -33,6 +33,7 @@ type Config struct {
 	Notify Notify `toml:"notify"`
 	SMTP   SMTP   `toml:"smtp"`
 	Admin  Admin  `toml:"admin"`
+	Fleet  Fleet  `toml:"fleet"`
 	Log    Log    `toml:"log"`
 
 	source string
@@ -140,6 +141,22 @@ func (s SMTP) Addr() string {
 	}
 	return net.JoinHostPort(s.Host, strconv.Itoa(port))
 }
+
+// Fleet is the [fleet] section: blocks shared with other hosts through a
+// CrowdSec Local API. Secrets are read from files, never kept in the
+// config itself.
+type Fleet struct {
+	LAPIURL      string   `toml:"lapi_url"`
+	MachineID    string   `toml:"machine_id"`
+	PasswordFile string   `toml:"password_file"`
+	APIKeyFile   string   `toml:"api_key_file"`
+	PollEvery    Duration `toml:"poll_every"`
+	Origins      []string `toml:"origins"`
+	MaxDecisions int      `toml:"max_decisions"`
+}
+
+// On reports whether the fleet is configured.
+func (f Fleet) On() bool { return f.LAPIURL != "" }
 
 // Admin is the [admin] section: the local management web page.
 type Admin struct {

@@ -151,6 +151,14 @@ func TestLoadRejects(t *testing.T) {
 		{"admin listen empty", "[admin]\nlisten = \"\"\n", "FILE:2: admin.listen: \"\" is not host:port"},
 		{"admin listen non-loopback without TLS", "[admin]\nlisten = \"0.0.0.0:8465\"\n", "FILE:2: admin.listen: 0.0.0.0:8465 is not a loopback address and needs TLS: set admin.tls_cert and admin.tls_key, or listen on 127.0.0.1"},
 		{"admin listen any host without TLS", "[admin]\nlisten = \":8465\"\n", "FILE:2: admin.listen: :8465 is not a loopback address and needs TLS"},
+		{"fleet url not http", "[fleet]\nlapi_url = \"ftp://lapi\"\napi_key_file = \"/k\"\n", "FILE:2: fleet.lapi_url: \"ftp://lapi\" is not an http or https URL"},
+		{"fleet url with credentials", "[fleet]\nlapi_url = \"http://u:p@lapi:8080\"\napi_key_file = \"/k\"\n", "FILE:2: fleet.lapi_url: must not hold credentials"},
+		{"fleet url without login", "[fleet]\nlapi_url = \"http://lapi:8080\"\n", "FILE:2: fleet.lapi_url: is set but neither machine_id (push) nor api_key_file (enforce) is"},
+		{"fleet machine without password", "[fleet]\nlapi_url = \"http://lapi:8080\"\nmachine_id = \"pbx1\"\n", "FILE:3: fleet.machine_id: is set but fleet.password_file is not"},
+		{"fleet machine id with slash", "[fleet]\nmachine_id = \"a/b\"\npassword_file = \"/p\"\n", "FILE:2: fleet.machine_id: \"a/b\" must not contain"},
+		{"fleet poll too fast", "[fleet]\npoll_every = \"10ms\"\n", "FILE:2: fleet.poll_every: must be 100ms or more, got 10ms"},
+		{"fleet empty origin", "[fleet]\norigins = [\"cscli\", \"\"]\n", "FILE:2: fleet.origins: \"\" is not an origin"},
+		{"fleet max decisions zero", "[fleet]\nmax_decisions = 0\n", "FILE:2: fleet.max_decisions: must be between 1 and 10000000, got 0"},
 		{"tls_cert alone", "[admin]\ntls_cert = \"/c\"\n", "FILE:2: admin.tls_cert: is set but admin.tls_key is not; set both or neither"},
 		{"tls_key alone", "[admin]\n\ntls_key = \"/k\"\n", "FILE:3: admin.tls_key: is set but admin.tls_cert is not; set both or neither"},
 		{"socket relative", "[admin]\nsocket = \"sipprot.sock\"\n", "FILE:2: admin.socket: must be an absolute path, not \"sipprot.sock\""},
@@ -414,7 +422,9 @@ func TestLoadFullFile(t *testing.T) {
 			Timeout: Duration{time.Minute}, TLS: TLSImplicit,
 		},
 		Admin: Admin{Listen: "[2001:db8::1]:9000", TLSCert: "/etc/sipprot/admin.crt", TLSKey: "/etc/sipprot/admin.key", Socket: "/srv/sipprot/ctl.sock"},
-		Log:   Log{Format: "json", Level: "debug"},
+		Fleet: Fleet{LAPIURL: "http://[2001:db8::5]:8080", MachineID: "pbx1", PasswordFile: "/etc/sipprot/lapi.pass",
+			APIKeyFile: "/etc/sipprot/lapi.key", PollEvery: Duration{2 * time.Second}, Origins: []string{"sipprot", "cscli", "CAPI"}, MaxDecisions: 50000},
+		Log: Log{Format: "json", Level: "debug"},
 	}
 	if !same(cfg, want) {
 		t.Errorf("got  %+v\nwant %+v", *cfg, *want)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // validate checks ranges and combinations that the value types cannot check
@@ -59,6 +60,8 @@ func (d *decoder) validate(c *Config) {
 	if !filepath.IsAbs(c.Admin.Socket) {
 		d.at([]string{"admin", "socket"}, "must be an absolute path, not %q", c.Admin.Socket)
 	}
+
+	d.validateFleet(&c.Fleet)
 
 	oneOf(d, c.Log.Format, []string{"text", "json"}, "log", "format")
 	oneOf(d, c.Log.Level, []string{"debug", "info", "warn", "error"}, "log", "level")
@@ -117,6 +120,36 @@ func (d *decoder) validateGeoIP(g *GeoIP) {
 	positive(d, g.UpdateEvery, "geoip", "update_every")
 	// MaxMind authenticates with both; one alone is a half-done setup.
 	d.pair(g.AccountID, g.LicenseKeyFile, []string{"geoip", "account_id"}, []string{"geoip", "license_key_file"})
+}
+
+func (d *decoder) validateFleet(f *Fleet) {
+	key := func(k string) []string { return []string{"fleet", k} }
+	if f.LAPIURL != "" {
+		u, err := url.Parse(f.LAPIURL)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			d.at(key("lapi_url"), "%q is not an http or https URL", f.LAPIURL)
+		case u.User != nil:
+			// The URL is logged and shown in status; secrets go in files.
+			d.at(key("lapi_url"), "must not hold credentials; use machine_id, password_file and api_key_file")
+		}
+		if f.MachineID == "" && f.APIKeyFile == "" {
+			d.at(key("lapi_url"), "is set but neither machine_id (push) nor api_key_file (enforce) is")
+		}
+	}
+	if strings.ContainsAny(f.MachineID, "/, ") {
+		d.at(key("machine_id"), "%q must not contain '/', ',' or spaces", f.MachineID)
+	}
+	d.pair(f.MachineID, f.PasswordFile, key("machine_id"), key("password_file"))
+	if f.PollEvery.Duration < 100*time.Millisecond {
+		d.at(key("poll_every"), "must be 100ms or more, got %s", f.PollEvery)
+	}
+	for i, o := range f.Origins {
+		if strings.TrimSpace(o) == "" || strings.ContainsAny(o, ", ") {
+			d.atElem(i, key("origins"), "%q is not an origin (like \"cscli\" or \"CAPI\")", o)
+		}
+	}
+	between(d, f.MaxDecisions, 1, 10_000_000, "fleet", "max_decisions")
 }
 
 func (d *decoder) validateListen(a Admin) {

@@ -210,4 +210,5 @@ const (
 	PathConfigReload = "/v1/config/reload" // POST: as SIGHUP, but the error comes back
 	PathReport       = "/v1/report"        // GET ?date=YYYY-MM-DD: attacks.Report
 	PathGeoIPReload  = "/v1/geoip/reload"  // POST: load the database file now
+	PathFleet        = "/v1/fleet"         // GET ?ip=A or ?limit=N: FleetBlocks enforced
 )

@@ -33,6 +33,31 @@ type Status struct {
 	// Failed names each service (web, control, lists, geoip, queues) that
 	// could not start or stopped serving, with why.
 	Failed map[string]string `json:"failed,omitempty"`
+	// Fleet is the CrowdSec Local API link; absent when [fleet] is off.
+	Fleet *FleetStatus `json:"fleet,omitempty"`
+}
+
+// FleetStatus is the state of the fleet link: the pulls that feed the
+// fleet's blocks in, the pushes that share this host's blocks out.
+type FleetStatus struct {
+	LAPI          string    `json:"lapi"`
+	PullConnected bool      `json:"pull_connected"`
+	LastPull      time.Time `json:"last_pull"`
+	LastPullErr   string    `json:"last_pull_error,omitempty"`
+	PushConnected bool      `json:"push_connected"`
+	LastPush      time.Time `json:"last_push"`
+	LastPushErr   string    `json:"last_push_error,omitempty"`
+	// InForce counts the decisions held by origin, this host's own
+	// included; Enforced is the prefixes the engine drops (others' only).
+	InForce  map[string]int `json:"in_force_by_origin"`
+	Enforced int            `json:"enforced"`
+	Outbox   int            `json:"outbox"`
+	Pushed   uint64         `json:"pushed"`
+	// Refused counts decisions not taken (too wide, over max_decisions,
+	// other scope, type or origin, malformed); NotShared the blocks that
+	// found the queue or the outbox full.
+	Refused   uint64 `json:"refused"`
+	NotShared uint64 `json:"not_shared"`
 }
 
 // Stale reports whether a status claiming to run has not been refreshed

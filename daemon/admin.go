@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/sipprot/sipprot/admin"
@@ -78,6 +79,17 @@ func (l local) Report(_ context.Context, date string) (attacks.Report, error) {
 }
 
 // ReloadGeoIP loads the database file now rather than at the next check.
+func (l local) Fleet(_ context.Context, ip string, limit int) (control.FleetBlocks, error) {
+	var a netip.Addr
+	if ip != "" {
+		var err error
+		if a, err = netip.ParseAddr(ip); err != nil {
+			return control.FleetBlocks{}, fmt.Errorf("fleet: %q is not an address", ip)
+		}
+	}
+	return l.d.fleetBlocks(a, limit), nil
+}
+
 func (l local) ReloadGeoIP(context.Context) (geoip.Status, error) {
 	g := l.d.geo.Load()
 	if _, err := g.Reload(); err != nil {

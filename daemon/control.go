@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/sipprot/sipprot/attacks"
@@ -67,6 +68,11 @@ func (d *Daemon) controlHandler() http.Handler {
 	mux.HandleFunc("POST "+control.PathGeoIPReload, func(w http.ResponseWriter, r *http.Request) {
 		st, err := l.ReloadGeoIP(r.Context())
 		reply(w, http.StatusUnprocessableEntity, st, err)
+	})
+	mux.HandleFunc("GET "+control.PathFleet, func(w http.ResponseWriter, r *http.Request) {
+		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		res, err := l.Fleet(r.Context(), r.URL.Query().Get("ip"), limit)
+		reply(w, http.StatusBadRequest, res, err)
 	})
 	mux.HandleFunc("GET "+control.PathReport, func(w http.ResponseWriter, r *http.Request) {
 		rep, err := l.Report(r.Context(), r.URL.Query().Get("date"))

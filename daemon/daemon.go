@@ -103,7 +103,8 @@ type Daemon struct {
 	live      atomic.Pointer[conf.Config]
 	reloadReq chan chan error // config reloads asked through the control API
 	sup       *supervisor
-	listsMu   sync.Mutex // one list application at a time (watcher, API)
+	fleet     atomic.Pointer[fleetState] // swapped whole when [fleet] changes
+	listsMu   sync.Mutex                 // one list application at a time (watcher, API)
 }
 
 // config returns the config in force; safe from any goroutine.
@@ -182,12 +183,18 @@ func (d *Daemon) run(ctx context.Context) error {
 	// for them all at stop and records a service that failed to serve.
 	d.sup = newSupervisor(d.log)
 	evCtx, stopEvents := context.WithCancel(context.Background())
-	d.sup.Go("events", func() error { d.consume(evCtx); return nil })
+	evDone := make(chan struct{})
+	d.sup.Go("events", func() error { defer close(evDone); d.consume(evCtx); return nil })
 	// Email goes out off the packet path; a hung server delays only mail.
 	d.sup.Go("email", func() error { d.mail.Run(evCtx); return nil })
+	// Fleet decisions saved by the last run are in force before the first
+	// packet; the client's pulls and pushes never hold a verdict.
+	d.startFleet(d.cfg)
 	defer func() {
 		cancelRun()
 		stopEvents()
+		<-evDone // its last blocks are pushed before the fleet stops
+		d.stopFleet()
 		d.sup.Wait()
 		d.sampleDrops()
 		if err := d.save(); err != nil {
@@ -286,6 +293,7 @@ func (d *Daemon) loop(ctx context.Context, serveErr <-chan error) error {
 			d.engine.Sweep()
 			d.sampleDrops()
 			d.flushAttackLog()
+			d.saveFleet(false)
 			if d.changed.Load() || (d.touched.Load() && time.Since(lastTouchedSave) >= saveTouched) {
 				lastTouchedSave = time.Now()
 				if err := d.save(); err != nil {
@@ -346,9 +354,11 @@ func (d *Daemon) handle(evs []policy.Event) {
 		case policy.EventBlock:
 			d.requestSave() // a crash right after a block must not lose it
 			d.mail.Block(ev)
+			d.pushFleet(ev)
 			d.log.Info("blocked", "ip", ev.Addr.String(), "reason", ev.Reason.String(), "user_agent", ev.UserAgent,
 				"country", ev.Country, "permanent", ev.Permanent, "count", ev.Count)
 		case policy.EventUnblock:
+			d.pushFleet(ev)
 			d.log.Info("unblocked", "ip", ev.Addr.String(), "reason", ev.Reason.String())
 		}
 	}
@@ -559,6 +569,12 @@ func (d *Daemon) reload() error {
 		d.useGeoIP(cfg)
 		d.runGeoIP(d.watchCtx)
 		d.log.Info("geoip settings applied", "database", cfg.GeoIP.Database, "update_url", cfg.GeoIP.UpdateURL)
+	}
+	if !reflect.DeepEqual(cfg.Fleet, old.Fleet) {
+		// A new LAPI or login: the old client stops (its decisions saved),
+		// the new one starts from them and resyncs.
+		d.stopFleet()
+		d.startFleet(cfg)
 	}
 	d.log.Info("config reloaded", "config", cfg.Source())
 	return nil

@@ -74,7 +74,7 @@ func (s *steps) String() string {
 }
 
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	cfg    string
 	logs   *testutil.LogBuffer
@@ -85,7 +85,7 @@ type harness struct {
 	done   chan error
 }
 
-func start(t *testing.T, dir, config string) *harness {
+func start(t testing.TB, dir, config string) *harness {
 	t.Helper()
 	h := &harness{t: t, dir: dir, cfg: filepath.Join(dir, "sipprot.conf"), logs: &testutil.LogBuffer{}, steps: &steps{},
 		reload: make(chan struct{}), done: make(chan error, 1)}

@@ -34,6 +34,7 @@ func (d *Daemon) status(running bool) Status {
 	if d.sup != nil {
 		st.Failed = d.sup.Failed()
 	}
+	st.Fleet = d.fleetStatus()
 	return st
 }
 

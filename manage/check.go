@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/sipprot/sipprot/conf"
+	"github.com/sipprot/sipprot/control"
+	"github.com/sipprot/sipprot/fleet"
 	"github.com/sipprot/sipprot/geoip"
 	"github.com/sipprot/sipprot/lists"
 	"github.com/sipprot/sipprot/policy"
@@ -29,6 +31,9 @@ type Check struct {
 	Allow   []Match           `json:"allow"`
 	Deny    []Match           `json:"deny"`
 	Dynamic *savedblocks.JSON `json:"dynamic"`
+	// Fleet is the fleet's decision enforced for the address, absent when
+	// none (or no [fleet]).
+	Fleet *control.FleetBlock `json:"fleet,omitempty"`
 	// Country is the address's country in the GeoIP database, absent when
 	// no database is usable or it does not know the address;
 	// CountryBlocked says it is one of [sip] blocked_countries.
@@ -77,6 +82,9 @@ func (s *Service) Check(ctx context.Context, addr string) (*Check, error) {
 			r.Dynamic = &j
 		}
 	}
+	if c.Fleet.On() {
+		r.Fleet = s.fleetBlock(ctx, c, a)
+	}
 	if db, err := geoip.Open(c.GeoIP.Database); err == nil {
 		if cc, ok := db.Country(a); ok {
 			r.Country = cc
@@ -109,6 +117,8 @@ func winner(r *Check) policy.Reason {
 			return len(r.Deny) > 0
 		case policy.ReasonDynamic:
 			return r.Dynamic != nil
+		case policy.ReasonFleet:
+			return r.Fleet != nil
 		case policy.ReasonCountry:
 			return r.CountryBlocked
 		}
@@ -122,4 +132,49 @@ func matches(ms []lists.Match) []Match {
 		out = append(out, Match{Network: m.Prefix.String(), Note: m.Note, File: m.File, Line: m.Line})
 	}
 	return out
+}
+
+// fleetBlock is the fleet decision holding a: the running daemon's, or
+// the one it last saved.
+func (s *Service) fleetBlock(ctx context.Context, c *conf.Config, a netip.Addr) *control.FleetBlock {
+	if fb, err := s.daemon(c).Fleet(ctx, a.String(), 0); err == nil {
+		if len(fb.Blocks) == 0 {
+			return nil
+		}
+		return &fb.Blocks[0]
+	}
+	saved, _ := fleet.Load(c.State.Dir, s.opts.Now())
+	for _, d := range saved {
+		if d.Prefix.Contains(a) {
+			b := control.FleetBlockOf(d)
+			return &b
+		}
+	}
+	return nil
+}
+
+// FleetBlocks lists the fleet's blocks enforced, sorted by address, at
+// most limit (0: all): the running daemon's, or those it last saved. on
+// is false when [fleet] is off.
+func (s *Service) FleetBlocks(ctx context.Context, limit int) (fb control.FleetBlocks, on bool, err error) {
+	c, err := s.opts.Config()
+	if err != nil || !c.Fleet.On() {
+		return fb, false, err
+	}
+	if fb, err := s.daemon(c).Fleet(ctx, "", limit); err == nil {
+		return fb, true, nil
+	}
+	saved, err := fleet.Load(c.State.Dir, s.opts.Now())
+	if err != nil {
+		return fb, true, err
+	}
+	slices.SortFunc(saved, func(a, b fleet.Decision) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
+	fb.Total = len(saved)
+	for _, d := range saved {
+		if limit > 0 && len(fb.Blocks) == limit {
+			break
+		}
+		fb.Blocks = append(fb.Blocks, control.FleetBlockOf(d))
+	}
+	return fb, true, nil
 }

@@ -34,6 +34,7 @@ type Daemon interface {
 	ReloadConfig(ctx context.Context) error
 	Report(ctx context.Context, date string) (attacks.Report, error)
 	ReloadGeoIP(ctx context.Context) (geoip.Status, error)
+	Fleet(ctx context.Context, ip string, limit int) (control.FleetBlocks, error)
 }
 
 // Options configure a Service.

@@ -80,6 +80,10 @@ func (f *fakeDaemon) Report(_ context.Context, date string) (attacks.Report, err
 	return attacks.Report{Date: date, Attacks: 99}, f.call("report " + date)
 }
 
+func (f *fakeDaemon) Fleet(context.Context, string, int) (control.FleetBlocks, error) {
+	return control.FleetBlocks{}, nil
+}
+
 func (f *fakeDaemon) ReloadGeoIP(context.Context) (geoip.Status, error) {
 	return geoip.Status{}, f.call("reload geoip")
 }

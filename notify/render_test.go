@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sipprot/sipprot/internal/testutil"
+	"github.com/sipprot/sipprot/policy"
 )
 
 // golden compares got with testdata/NAME (rewritten with -update).
@@ -22,7 +23,7 @@ func TestRenderGolden(t *testing.T) {
 	again.Count, again.Permanent, again.Until = 5, true, time.Time{}
 	b.add(again, 3)
 	odd := blockEvent(2, t0.Add(time.Minute))
-	odd.UserAgent, odd.Country, odd.Reason = "<script>\r\nBcc: x@example.org", "", 7
+	odd.UserAgent, odd.Country, odd.Reason = "<script>\r\nBcc: x@example.org", "", policy.ReasonFailures
 	b.add(odd, 3)
 	b.add(blockEvent(300, t0.Add(2*time.Minute)), 3)
 	b.add(blockEvent(4, t0.Add(3*time.Minute)), 3)

@@ -5,13 +5,15 @@ import (
 	"net/netip"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/sipprot/sipprot/packet"
 )
 
-// blockedWorld has one denied, one allowed and one dynamically blocked
-// source, plus lists of realistic size.
+// blockedWorld has one denied, one allowed, one dynamically blocked and
+// one fleet-blocked source, plus lists and a fleet of realistic size
+// (100,000 decisions, as a community blocklist brings).
 func blockedWorld(tb testing.TB) (*Engine, map[string]*packet.Parsed) {
 	w := &world{t: tb, clock: NewManualClock(t0)}
 	cfg := DefaultConfig()
@@ -27,7 +29,16 @@ func blockedWorld(tb testing.TB) (*Engine, map[string]*packet.Parsed) {
 	w.lists(allow, deny)
 	reg := register("203.0.113.99", "b", 1, "friendly-scanner", false)
 	w.e.Decide(udp("203.0.113.99", 5060, pbx, 5060, reg))
+	fleet := new(FleetBlocks)
+	until := t0.Add(time.Hour)
+	for i := range 100_000 {
+		a := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0xf1, 12: byte(i >> 16), 13: byte(i >> 8), 14: byte(i)})
+		fleet.Insert(netip.PrefixFrom(a, 128), &FleetBlock{Origin: "CAPI", Scenario: "crowdsecurity/ssh-bf", Until: until})
+	}
+	fleet.Insert(netip.MustParsePrefix("203.0.113.50/32"), &FleetBlock{Origin: "sipprot", Scenario: "sipprot/user_agent", Until: until})
+	w.e.SetFleet(fleet)
 	return w.e, map[string]*packet.Parsed{
+		"fleet":   udp("203.0.113.50", 5060, pbx, 5060, reg),
 		"allowed": udp("192.0.2.7", 5060, pbx, 5060, reg),
 		"denied":  udp("198.51.100.1", 5060, pbx, 5060, reg),
 		"blocked": udp("203.0.113.99", 5060, pbx, 5060, reg),
@@ -48,7 +59,7 @@ func TestNoAllocs(t *testing.T) {
 
 func BenchmarkDecideListedOrBlocked(b *testing.B) {
 	e, pkts := blockedWorld(b)
-	for _, name := range []string{"allowed", "denied", "blocked"} {
+	for _, name := range []string{"allowed", "denied", "blocked", "fleet"} {
 		p := pkts[name]
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -29,6 +29,7 @@ const (
 	ReasonAllow
 	ReasonDeny
 	ReasonDynamic
+	ReasonFleet
 	ReasonCountry
 	ReasonTFTP
 	ReasonUserAgent
@@ -47,6 +48,7 @@ var reasonNames = [numReasons]string{
 	ReasonAllow:     "allow",
 	ReasonDeny:      "deny",
 	ReasonDynamic:   "dynamic",
+	ReasonFleet:     "fleet",
 	ReasonCountry:   "country",
 	ReasonTFTP:      "tftp",
 	ReasonUserAgent: "user_agent",
@@ -66,7 +68,7 @@ func (r Reason) String() string {
 // DropReasons lists the reasons a packet can be dropped for, in the order
 // reports print them.
 func DropReasons() []Reason {
-	return []Reason{ReasonAllow, ReasonDeny, ReasonDynamic, ReasonCountry, ReasonUserAgent, ReasonFailures, ReasonFlood, ReasonTFTP, ReasonMalformed}
+	return []Reason{ReasonAllow, ReasonDeny, ReasonDynamic, ReasonFleet, ReasonCountry, ReasonUserAgent, ReasonFailures, ReasonFlood, ReasonTFTP, ReasonMalformed}
 }
 
 // ParseReason maps a reason name back to its value.
@@ -90,10 +92,10 @@ func drop(r Reason) Decision   { return Decision{Drop, r} }
 
 // addressRules are the rules that judge a packet by its source address
 // alone, in the order Decide runs them.
-var addressRules = [...]Reason{ReasonAllow, ReasonDeny, ReasonDynamic, ReasonCountry}
+var addressRules = [...]Reason{ReasonAllow, ReasonDeny, ReasonDynamic, ReasonFleet, ReasonCountry}
 
 // AddressWinner returns the first address rule, in Decide's order, that
-// holds for a source (allow > deny > dynamic > country), or ReasonNone when
+// holds for a source (allow > deny > dynamic > fleet > country), or ReasonNone when
 // none does and the content rules judge it. `sipprot check` asks this
 // rather than repeating the order; TestAddressWinnerIsDecide binds it to
 // Decide.

@@ -23,7 +23,7 @@ func (sh *shard) countDrop(k addrKey) {
 // tallied are the reasons whose drops are sampled: those that drop a
 // packet without making a block. A packet that makes a block (User-Agent,
 // failures, flood) is its block event, not a drop.
-var tallied = [...]Reason{ReasonDeny, ReasonDynamic, ReasonCountry, ReasonTFTP, ReasonMalformed}
+var tallied = [...]Reason{ReasonDeny, ReasonDynamic, ReasonFleet, ReasonCountry, ReasonTFTP, ReasonMalformed}
 
 // DropSample is what was dropped between two calls of SampleDrops.
 type DropSample struct {

@@ -147,6 +147,12 @@ func (e *Engine) decide(sn *snapshot, p *packet.Parsed, now int64) Decision {
 	if blocked {
 		return drop(ReasonDynamic)
 	}
+	if sn.fleet != nil {
+		if b, ok := sn.fleet.Lookup(src); ok && b.inForce(now) {
+			e.countDrop(sh, k)
+			return drop(ReasonFleet)
+		}
+	}
 	if sn.geo != nil && r.countries != nil {
 		if cc, ok := sn.geo.Country(src); ok && r.countries[cc] {
 			e.countDrop(sh, k)

@@ -10,8 +10,9 @@ import (
 // never modified once published: a change builds a new one.
 type snapshot struct {
 	rules       *rules
-	allow, deny *bart.Lite    // nil means empty
-	geo         CountryLookup // nil without a usable database
+	allow, deny *bart.Lite               // nil means empty
+	geo         CountryLookup            // nil without a usable database
+	fleet       *bart.Table[*FleetBlock] // nil means none
 }
 
 // Settings are the parts of a snapshot a caller may change. Publish takes
@@ -28,6 +29,10 @@ type Settings struct {
 	// none).
 	Countries bool
 	Geo       CountryLookup
+	// Fleet, when true, replaces the fleet's blocks with FleetBlocks
+	// (nil: none).
+	Fleet       bool
+	FleetBlocks *bart.Table[*FleetBlock]
 }
 
 // Publish puts s in force in one atomic swap: a reload of the config and
@@ -45,6 +50,9 @@ func (e *Engine) Publish(s Settings) {
 	}
 	if s.Countries {
 		next.geo = s.Geo
+	}
+	if s.Fleet {
+		next.fleet = s.FleetBlocks
 	}
 	e.snap.Store(&next)
 }

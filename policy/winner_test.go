@@ -2,7 +2,9 @@ package policy
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
+	"time"
 )
 
 // TestAddressWinnerIsDecide: for every combination of address facts,
@@ -33,6 +35,11 @@ func TestAddressWinnerIsDecide(t *testing.T) {
 				w.lists(nil, nil)
 				w.send(udp(src, 5060, pbx, 5060, register(src, "s", 1, "friendly-scanner", false)))
 				w.lists(allow, deny)
+			}
+			if holds(ReasonFleet) {
+				fleet := new(FleetBlocks)
+				fleet.Insert(netip.MustParsePrefix("198.51.100.64/28"), &FleetBlock{Origin: "cscli", Until: w.clock.Now().Add(time.Hour)})
+				w.e.SetFleet(fleet)
 			}
 			if holds(ReasonCountry) {
 				w.e.SetCountryLookup(fakeGeo{src: "XX"})
