@@ -3,14 +3,17 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sipprot/sipprot/control"
+	"github.com/sipprot/sipprot/fleet"
 	"github.com/sipprot/sipprot/fleet/lapitest"
 	"github.com/sipprot/sipprot/internal/testutil"
 	"github.com/sipprot/sipprot/manage"
@@ -175,4 +178,34 @@ func BenchmarkFleetPropagation(b *testing.B) {
 	b.ReportMetric(float64(delays[len(delays)/2].Milliseconds()), "p50-ms")
 	b.ReportMetric(float64(delays[len(delays)*99/100].Milliseconds()), "p99-ms")
 	b.ReportMetric(float64(delays[len(delays)-1].Milliseconds()), "max-ms")
+}
+
+// BenchmarkFleetApply100k: a startup stream of 100,000 decisions put into
+// the engine's table as the daemon does (copy-on-write), with the heap
+// the daemon's side holds per decision (the client's own set is
+// fleet's BenchmarkStartup100k).
+func BenchmarkFleetApply100k(b *testing.B) {
+	const n = 100_000
+	until := time.Now().Add(time.Hour)
+	ds := make([]fleet.Decision, n)
+	for i := range ds {
+		a := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0xfe, 12: byte(i >> 16), 13: byte(i >> 8), 14: byte(i)})
+		ds[i] = fleet.Decision{Prefix: netip.PrefixFrom(a, 128), Origin: "CAPI", Scenario: "crowdsecurity/ssh-bf", Until: until, ID: int64(i)}
+	}
+	var heap float64
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		fs := &fleetState{table: new(policy.FleetBlocks), held: map[netip.Prefix]fleet.Decision{}}
+		for i := 0; i < n; i += 4096 { // the client's chunks
+			fs.apply(ds[i:min(i+4096, n)], nil)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap = float64(after.HeapAlloc-before.HeapAlloc) / n
+		runtime.KeepAlive(fs)
+	}
+	b.ReportMetric(heap, "heapB/decision")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/decision")
 }
