@@ -37,6 +37,7 @@ type fakeDaemon struct {
 	mu      sync.Mutex
 	changes []string
 	blocks  []savedblocks.JSON
+	fleet   control.FleetBlocks
 }
 
 func (f *fakeDaemon) record(change string) {
@@ -85,7 +86,7 @@ func (f *fakeDaemon) Report(_ context.Context, date string) (attacks.Report, err
 }
 
 func (f *fakeDaemon) Fleet(context.Context, string, int) (control.FleetBlocks, error) {
-	return control.FleetBlocks{}, nil
+	return f.fleet, nil
 }
 
 func (f *fakeDaemon) ReloadGeoIP(context.Context) (geoip.Status, error) {
@@ -559,5 +560,32 @@ func TestConfirmBeforeRemove(t *testing.T) {
 	}
 	if body := f.do("GET", "/allow", nil).Body.String(); !strings.Contains(body, "$ sipprot allow remove --all --yes") {
 		t.Errorf("the command is not on the page:\n%s", body)
+	}
+}
+
+// With [fleet] on, the Dynamic blocks page lists the fleet's blocks with
+// their origin and scenario, and filters them by address like the rest.
+func TestBlocksPageShowsFleet(t *testing.T) {
+	f := newFixture(t)
+	f.daemon.fleet = control.FleetBlocks{Total: 2, Blocks: []control.FleetBlock{
+		{Prefix: "198.51.100.0/24", Origin: "sipprot/pbx2", Scenario: "sipprot/failures", Until: time.Date(2026, 12, 4, 13, 0, 0, 0, time.UTC), ID: 1},
+		{Prefix: "203.0.113.5/32", Origin: "cscli", Scenario: "manual", Until: time.Date(2026, 12, 4, 14, 0, 0, 0, time.UTC), ID: 2},
+	}}
+	f.login()
+	w := f.do("GET", "/blocks", nil)
+	if strings.Contains(w.Body.String(), `id="fleet-blocks"`) {
+		t.Fatal("a fleet table with [fleet] off")
+	}
+	text, _ := os.ReadFile(f.cfg)
+	os.WriteFile(f.cfg, append(text, "\n[fleet]\nlapi_url = \"http://192.0.2.5:8080\"\napi_key_file = \"/k\"\n"...), 0o600)
+	body := f.do("GET", "/blocks", nil).Body.String()
+	for _, want := range []string{`<h2 id="fleet">Fleet (2)</h2>`, "<code>198.51.100.0/24</code></td><td>sipprot/pbx2</td><td>sipprot/failures</td>", "<code>203.0.113.5/32</code></td><td>cscli</td><td>manual</td>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("no %q in the page:\n%s", want, body)
+		}
+	}
+	body = f.do("GET", "/blocks?address=198.51.100.7", nil).Body.String()
+	if !strings.Contains(body, "198.51.100.0/24") || strings.Contains(body, "203.0.113.5/32") {
+		t.Errorf("the address filter does not hold for fleet blocks:\n%s", body)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,10 +20,11 @@ import (
 // brings it up to date).
 const fleetSaveEvery = 10 * time.Second
 
-// fleetState is what the daemon holds of the fleet: the client, the
-// decisions enforced (others' only: this host's own come back from the
-// LAPI and are already its dynamic blocks) and the table published to the
-// engine, changed copy-on-write so decisions never wait on a pull.
+// fleetState is what the daemon holds of the fleet: the client and the
+// table of decisions enforced (others' only: this host's own come back
+// from the LAPI and are already its dynamic blocks), published to the
+// engine and changed copy-on-write so decisions never wait on a pull. The
+// table is the one record: saving and listing read it.
 type fleetState struct {
 	client *fleet.Client // nil when the fleet is off or could not start
 	url    string
@@ -33,7 +33,6 @@ type fleetState struct {
 
 	mu        sync.Mutex
 	table     *policy.FleetBlocks
-	held      map[netip.Prefix]fleet.Decision
 	dirty     bool
 	lastSaved time.Time
 }
@@ -80,7 +79,7 @@ func readSecret(path, key string) (string, error) {
 // starts the client under the supervisor. A fleet that cannot start is a
 // failed service: local protection goes on without it.
 func (d *Daemon) startFleet(c *conf.Config) {
-	fs := &fleetState{table: new(policy.FleetBlocks), held: map[netip.Prefix]fleet.Decision{}, url: c.Fleet.LAPIURL}
+	fs := &fleetState{table: new(policy.FleetBlocks), url: c.Fleet.LAPIURL}
 	d.fleet.Store(fs)
 	if !c.Fleet.On() {
 		d.engine.SetFleet(nil)
@@ -132,24 +131,41 @@ func (fs *fleetState) apply(add []fleet.Decision, del []netip.Prefix) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	t := fs.table
-	for _, p := range del {
-		if _, ok := fs.held[p]; ok {
-			delete(fs.held, p)
+	// A few changes copy only their paths; many (a startup stream, chunk
+	// by chunk) are cheaper on one private copy changed in place.
+	bulk := len(add)+len(del) > 256
+	if bulk {
+		t = t.Clone()
+	}
+	insert := func(p netip.Prefix, b *policy.FleetBlock) {
+		if bulk {
+			t.Insert(p, b)
+		} else {
+			t = t.InsertPersist(p, b)
+		}
+	}
+	remove := func(p netip.Prefix) {
+		if bulk {
+			t.Delete(p)
+		} else {
 			t = t.DeletePersist(p)
+		}
+	}
+	for _, p := range del {
+		if _, ok := t.Get(p); ok {
+			remove(p)
 		}
 	}
 	for _, dc := range add {
 		if dc.Own {
 			// This host's own block, already enforced locally; an unblock
 			// here must not wait for the LAPI to forget it.
-			if _, ok := fs.held[dc.Prefix]; ok {
-				delete(fs.held, dc.Prefix)
-				t = t.DeletePersist(dc.Prefix)
+			if _, ok := t.Get(dc.Prefix); ok {
+				remove(dc.Prefix)
 			}
 			continue
 		}
-		fs.held[dc.Prefix] = dc
-		t = t.InsertPersist(dc.Prefix, &policy.FleetBlock{Origin: dc.Origin, Scenario: dc.Scenario, Until: dc.Until, ID: dc.ID})
+		insert(dc.Prefix, &policy.FleetBlock{Origin: dc.Origin, Scenario: dc.Scenario, Until: dc.Until, ID: dc.ID})
 	}
 	fs.table = t
 	fs.dirty = fs.dirty || len(add) > 0 || len(del) > 0
@@ -173,12 +189,14 @@ func (d *Daemon) saveFleet(now bool) {
 		fs.mu.Unlock()
 		return
 	}
-	ds := make([]fleet.Decision, 0, len(fs.held))
-	for _, dc := range fs.held {
-		ds = append(ds, dc)
-	}
+	t := fs.table
 	fs.dirty, fs.lastSaved = false, time.Now()
 	fs.mu.Unlock()
+	// The table is immutable once published: read it unlocked.
+	ds := make([]fleet.Decision, 0, t.Size())
+	for p, b := range t.All() {
+		ds = append(ds, decisionOf(p, b))
+	}
 	if err := fleet.Save(d.cfg.State.Dir, ds); err != nil {
 		d.log.Error("saving fleet decisions failed", "err", err)
 	}
@@ -225,46 +243,33 @@ func (d *Daemon) fleetStatus() *control.FleetStatus {
 	return st
 }
 
+// decisionOf is a table entry as the fleet package names it.
+func decisionOf(p netip.Prefix, b *policy.FleetBlock) fleet.Decision {
+	return fleet.Decision{Prefix: p, Origin: b.Origin, Scenario: b.Scenario, Until: b.Until, ID: b.ID}
+}
+
 // fleetBlocks lists the fleet decisions enforced, sorted by prefix, at
-// most limit (0: all), with the total.
+// most limit (0: all), with the total; with ip set, the one holding it.
 func (d *Daemon) fleetBlocks(ip netip.Addr, limit int) control.FleetBlocks {
-	fs := d.fleet.Load()
 	var out control.FleetBlocks
+	fs := d.fleet.Load()
 	if fs == nil {
 		return out
 	}
+	t := fs.currentTable()
 	if ip.IsValid() {
-		if b, ok := d.engine.Fleet(ip); ok {
-			fs.mu.Lock()
-			for p, dc := range fs.held {
-				if dc.ID == b.ID && p.Contains(ip.Unmap()) {
-					out.Blocks = append(out.Blocks, control.FleetBlockOf(dc))
-					break
-				}
-			}
-			fs.mu.Unlock()
-			out.Total = len(out.Blocks)
+		a := ip.Unmap()
+		if p, b, ok := t.LookupPrefixLPM(netip.PrefixFrom(a, a.BitLen())); ok && b.Until.After(time.Now()) {
+			out.Blocks, out.Total = []control.FleetBlock{control.FleetBlockOf(decisionOf(p, b))}, 1
 		}
 		return out
 	}
-	fs.mu.Lock()
-	ds := make([]fleet.Decision, 0, len(fs.held))
-	for _, dc := range fs.held {
-		ds = append(ds, dc)
-	}
-	fs.mu.Unlock()
-	slices.SortFunc(ds, func(a, b fleet.Decision) int {
-		if c := a.Prefix.Addr().Compare(b.Prefix.Addr()); c != 0 {
-			return c
+	out.Total = t.Size()
+	for p, b := range t.AllSorted() {
+		if limit > 0 && len(out.Blocks) == limit {
+			break
 		}
-		return a.Prefix.Bits() - b.Prefix.Bits()
-	})
-	out.Total = len(ds)
-	if limit > 0 && len(ds) > limit {
-		ds = ds[:limit]
-	}
-	for _, dc := range ds {
-		out.Blocks = append(out.Blocks, control.FleetBlockOf(dc))
+		out.Blocks = append(out.Blocks, control.FleetBlockOf(decisionOf(p, b)))
 	}
 	return out
 }

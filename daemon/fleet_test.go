@@ -197,7 +197,7 @@ func BenchmarkFleetApply100k(b *testing.B) {
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		fs := &fleetState{table: new(policy.FleetBlocks), held: map[netip.Prefix]fleet.Decision{}}
+		fs := &fleetState{table: new(policy.FleetBlocks)}
 		for i := 0; i < n; i += 4096 { // the client's chunks
 			fs.apply(ds[i:min(i+4096, n)], nil)
 		}
