@@ -48,6 +48,8 @@ type LAPI struct {
 	// URL is the API's base, http://127.0.0.1:PORT.
 	URL string
 
+	opts Options
+
 	t        testing.TB
 	bin, cli string
 	dir      string
@@ -62,16 +64,39 @@ type LAPI struct {
 // New writes the LAPI's config in a temporary directory and registers
 // cscli's own machine; add machines and bouncers, then Start it. It is
 // stopped at cleanup.
-func New(t testing.TB) *LAPI {
+func New(t testing.TB) *LAPI { return NewWith(t, Options{}) }
+
+// Options place the LAPI elsewhere than on this namespace's loopback.
+type Options struct {
+	// Wrap prefixes the crowdsec and cscli command lines, e.g.
+	// "ip netns exec NS" to run them in a network namespace.
+	Wrap []string
+	// Host and Port are where the API listens (default 127.0.0.1 and a
+	// free port).
+	Host string
+	Port int
+	// Ready reports that the API answers (default: GET /health from this
+	// process, which only works when it can reach Host).
+	Ready func() bool
+}
+
+// NewWith is New with opts.
+func NewWith(t testing.TB, opts Options) *LAPI {
 	t.Helper()
 	cs, cli, ok := Find()
 	if !ok {
 		t.Skip("crowdsec not found (run .ci/crowdsec.sh, or set CROWDSEC_DIR): LAPI tests skipped")
 	}
 	dir := t.TempDir()
-	l := &LAPI{t: t, bin: cs, cli: cli, dir: dir, config: filepath.Join(dir, "config.yaml")}
-	port := freePort(t)
-	l.URL = "http://127.0.0.1:" + strconv.Itoa(port)
+	l := &LAPI{t: t, bin: cs, cli: cli, dir: dir, config: filepath.Join(dir, "config.yaml"), opts: opts}
+	host, port := opts.Host, opts.Port
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	if port == 0 {
+		port = freePort(t)
+	}
+	l.URL = "http://" + net.JoinHostPort(host, strconv.Itoa(port))
 	for _, d := range []string{"etc", "data", "hub"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o750); err != nil {
 			t.Fatal(err)
@@ -119,13 +144,13 @@ api:
     credentials_path: %[1]s/etc/local_api_credentials.yaml
   server:
     log_level: info
-    listen_uri: 127.0.0.1:%[2]d
+    listen_uri: %[3]s
     profiles_path: %[1]s/etc/profiles.yaml
     trusted_ips:
       - 127.0.0.1
 prometheus:
   enabled: false
-`, dir, port),
+`, dir, port, net.JoinHostPort(host, strconv.Itoa(port))),
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o640); err != nil {
@@ -157,7 +182,7 @@ func (l *LAPI) AddBouncer(name, key string) { l.Cscli("bouncers", "add", name, "
 // Cscli runs cscli on this LAPI's config and returns its standard output.
 func (l *LAPI) Cscli(args ...string) []byte {
 	l.t.Helper()
-	cmd := exec.Command(l.cli, append([]string{"-c", l.config, "--error"}, args...)...)
+	cmd := l.command(l.cli, append([]string{"-c", l.config, "--error"}, args...)...)
 	cmd.Dir = l.dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -173,7 +198,7 @@ func (l *LAPI) Start() {
 	l.t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	cmd := exec.Command(l.bin, "-no-cs", "-no-capi", "-c", l.config)
+	cmd := l.command(l.bin, "-no-cs", "-no-capi", "-c", l.config)
 	cmd.Dir = l.dir
 	l.logPath = filepath.Join(l.dir, "lapi.log")
 	logf, err := os.OpenFile(l.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
@@ -196,13 +221,9 @@ func (l *LAPI) Start() {
 			l.t.Fatalf("crowdsec exited: %v\n%s", err, l.Log())
 		default:
 		}
-		resp, err := http.Get(l.URL + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				l.waitCh = exited
-				return
-			}
+		if l.ready() {
+			l.waitCh = exited
+			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -265,4 +286,26 @@ func (l *LAPI) Decisions(args ...string) []Alert {
 		l.t.Fatalf("cscli decisions list: %v\n%s", err, out)
 	}
 	return as
+}
+
+// command is bin args, wrapped by Options.Wrap.
+func (l *LAPI) command(bin string, args ...string) *exec.Cmd {
+	if len(l.opts.Wrap) == 0 {
+		return exec.Command(bin, args...)
+	}
+	w := l.opts.Wrap
+	return exec.Command(w[0], append(append(w[1:len(w):len(w)], bin), args...)...)
+}
+
+// ready reports that the API answers.
+func (l *LAPI) ready() bool {
+	if l.opts.Ready != nil {
+		return l.opts.Ready()
+	}
+	resp, err := http.Get(l.URL + "/health")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
