@@ -170,4 +170,43 @@ poll_every = "1s"
 	if out := cli(t, b.pbx, b.cfg, "status"); !strings.Contains(out, "fleet: connected to http://192.0.2.5:8080") {
 		t.Errorf("status on B lacks the fleet line:\n%s", out)
 	}
+
+	// The LAPI down for 20 s while A is attacked from a new address: A
+	// blocks as before, the block waits in its outbox, and reaches B and
+	// C once the LAPI is back (a LAPI restart on the same database).
+	second := netip.MustParseAddr("203.0.113.67")
+	a.atk.Addr(t, "eth0", second.String()+"/24")
+	l.Stop()
+	down := time.Now()
+	sv = startSV(t, w, a.atk, "svmap", second, pbx4.String())
+	sv.wait(60 * time.Second)
+	if _, ok := a.d.waitBlock(t, second, 10*time.Second); !ok {
+		t.Fatalf("A did not block svmap with the LAPI down; its log:\n%s", tail(a.d.log, 20))
+	}
+	if n := len(a.kam.traffic(t).from(second).reqs); n > 1 {
+		t.Errorf("with the LAPI down, %d svmap requests reached A's Kamailio (want at most the first)", n)
+	}
+	var st struct {
+		Daemon struct {
+			Fleet struct {
+				Outbox        int  `json:"outbox"`
+				PushConnected bool `json:"push_connected"`
+			} `json:"fleet"`
+		} `json:"daemon"`
+	}
+	if !testutil.Poll(15*time.Second, func() bool {
+		json.Unmarshal([]byte(cli(t, a.pbx, a.cfg, "status", "--json")), &st)
+		return st.Daemon.Fleet.Outbox == 1
+	}) {
+		t.Errorf("A's block is not waiting in its outbox: %+v", st.Daemon.Fleet)
+	}
+	time.Sleep(20*time.Second - time.Since(down)) // the outage lasts 20 s
+	l.Start()
+	back := time.Now()
+	for _, s := range []*site{b, c} {
+		if !testutil.Poll(30*time.Second, func() bool { return winner(s, second.String()) == "fleet" }) {
+			t.Errorf("%s never got the block A made while the LAPI was down", s.name)
+		}
+	}
+	t.Logf("the block made during a 20 s LAPI outage reached B and C %v after the LAPI came back", time.Since(back).Round(time.Millisecond))
 }

@@ -55,6 +55,8 @@ type Client struct {
 	status Status // guarded by mu; InForce and Refusals copied in and out
 
 	seed []Decision // the set saved by the last run; the puller starts from it
+
+	lapiBack chan struct{} // the puller's word to the pusher that the LAPI answers again
 }
 
 // Seed gives the client the decisions the caller held at its last stop
@@ -76,6 +78,7 @@ func New(cfg Config, onChange ChangeFunc) (*Client, error) {
 		http:     &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2, IdleConnTimeout: time.Minute}},
 		onChange: onChange,
 		queue:    make(chan outboxEntry, queueLen),
+		lapiBack: make(chan struct{}, 1),
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)

@@ -43,6 +43,12 @@ func (c *Client) pullLoop(ctx context.Context) {
 		}
 		// After any failure the delta since the last pull may be lost in
 		// flight: the next pull takes the whole set again.
+		if err == nil && startup {
+			select { // a failed pull before: the LAPI is back
+			case c.lapiBack <- struct{}{}:
+			default:
+			}
+		}
 		startup = err != nil
 		p.publish(err)
 		select {

@@ -17,7 +17,7 @@ const pushBatch = 50
 // Retry delays after a failed exchange with the LAPI.
 const (
 	retryMin = time.Second
-	retryMax = 30 * time.Second
+	retryMax = 10 * time.Second
 )
 
 type wireMeta struct {
@@ -113,6 +113,9 @@ func (c *Client) pushLoop(ctx context.Context) {
 			c.store(e)
 			c.drainQueue()
 		case <-retry.C:
+		case <-c.lapiBack:
+			// The puller got an answer: the LAPI is back, the outbox
+			// need not wait out its backoff.
 		}
 		if c.outbox.len() == 0 {
 			continue
