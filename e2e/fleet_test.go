@@ -209,4 +209,37 @@ poll_every = "1s"
 		}
 	}
 	t.Logf("the block made during a 20 s LAPI outage reached B and C %v after the LAPI came back", time.Since(back).Round(time.Millisecond))
+
+	// C cut off from the LAPI (its packets to it silently dropped, so
+	// calls hang until their timeouts) while A blocks a third scanner and
+	// C is attacked itself: C protects itself alone, then gets A's block
+	// once healed.
+	third, fourth := netip.MustParseAddr("203.0.113.68"), netip.MustParseAddr("203.0.113.69")
+	a.atk.Addr(t, "eth0", third.String()+"/24")
+	c.atk.Addr(t, "eth0", fourth.String()+"/24")
+	c.pbx.Run(t, "nft", "add table inet sp_cut")
+	c.pbx.Run(t, "nft", "add chain inet sp_cut out { type filter hook output priority 0; }")
+	c.pbx.Run(t, "nft", "add rule inet sp_cut out ip daddr 192.0.2.5 drop")
+	sv = startSV(t, w, a.atk, "svmap", third, pbx4.String())
+	sv.wait(60 * time.Second)
+	if !testutil.Poll(15*time.Second, func() bool { return winner(b, third.String()) == "fleet" }) {
+		t.Errorf("B did not get A's block while C was cut off")
+	}
+	sv = startSV(t, w, c.atk, "svmap", fourth, pbx4.String())
+	sv.wait(60 * time.Second)
+	if _, ok := c.d.waitBlock(t, fourth, 10*time.Second); !ok {
+		t.Errorf("C cut off from the LAPI did not block its own scanner")
+	}
+	if w := winner(c, third.String()); w == "fleet" {
+		t.Errorf("C cut off got A's block anyway")
+	}
+	c.pbx.Run(t, "nft", "delete table inet sp_cut")
+	healed := time.Now()
+	if !testutil.Poll(30*time.Second, func() bool { return winner(c, third.String()) == "fleet" }) {
+		t.Errorf("C healed never got the block A made while it was cut off")
+	}
+	if !testutil.Poll(30*time.Second, func() bool { return winner(b, fourth.String()) == "fleet" }) {
+		t.Errorf("B never got the block C made while cut off")
+	}
+	t.Logf("after the cut healed: C enforces A's block and B enforces C's within %v", time.Since(healed).Round(time.Millisecond))
 }
