@@ -53,6 +53,9 @@ reuses them.`,
 				Stderr:     cmd.ErrOrStderr(),
 				Reload:     reload,
 				Admin:      true,
+				Metrics:    true,
+				Version:    version,
+				Commit:     buildCommit(),
 				NewQueues: func(c *conf.Config, e *policy.Engine, log *slog.Logger) (daemon.Queues, error) {
 					return queue.New(queue.Config{
 						Number:   uint16(c.Queue.Number),

@@ -23,18 +23,19 @@ const DefaultsSource = "defaults"
 
 // Config is the whole sipprot configuration, one field per TOML section.
 type Config struct {
-	SIP    SIP    `toml:"sip"`
-	GeoIP  GeoIP  `toml:"geoip"`
-	TFTP   TFTP   `toml:"tftp"`
-	DNS    DNS    `toml:"dns"`
-	Queue  Queue  `toml:"queue"`
-	Lists  Lists  `toml:"lists"`
-	State  State  `toml:"state"`
-	Notify Notify `toml:"notify"`
-	SMTP   SMTP   `toml:"smtp"`
-	Admin  Admin  `toml:"admin"`
-	Fleet  Fleet  `toml:"fleet"`
-	Log    Log    `toml:"log"`
+	SIP     SIP     `toml:"sip"`
+	GeoIP   GeoIP   `toml:"geoip"`
+	TFTP    TFTP    `toml:"tftp"`
+	DNS     DNS     `toml:"dns"`
+	Queue   Queue   `toml:"queue"`
+	Lists   Lists   `toml:"lists"`
+	State   State   `toml:"state"`
+	Notify  Notify  `toml:"notify"`
+	SMTP    SMTP    `toml:"smtp"`
+	Admin   Admin   `toml:"admin"`
+	Metrics Metrics `toml:"metrics"`
+	Fleet   Fleet   `toml:"fleet"`
+	Log     Log     `toml:"log"`
 
 	source string
 }
@@ -167,6 +168,17 @@ type Admin struct {
 	// the CLI and the web page use.
 	Socket string `toml:"socket"`
 }
+
+// Metrics is the [metrics] section: the Prometheus endpoint.
+type Metrics struct {
+	// Listen is host:port of /metrics; "" serves none.
+	Listen  string `toml:"listen"`
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+}
+
+// On reports whether metrics are served.
+func (m Metrics) On() bool { return m.Listen != "" }
 
 // Log is the "log" section: the format and level of sipprot's own logs.
 type Log struct {

@@ -23,16 +23,17 @@ func LoopbackHost(host string) bool {
 	return err == nil && a.IsLoopback()
 }
 
-// CheckListenTLS is the one rule for a web listener (the management page):
-// a non-loopback listen address needs a certificate and a key. Load runs
-// it, so `config check` refuses what `run` would refuse.
-func CheckListenTLS(listen, cert, key string) error {
+// CheckListenTLS is the one rule for a web listener (the management page,
+// the metrics) of section: a non-loopback listen address needs a
+// certificate and a key. Load runs it, so `config check` refuses what
+// `run` would refuse.
+func CheckListenTLS(section, listen, cert, key string) error {
 	host, _, err := net.SplitHostPort(listen)
 	if err != nil {
 		return fmt.Errorf("%q is not host:port: %w", listen, err)
 	}
 	if !LoopbackHost(host) && (cert == "" || key == "") {
-		return fmt.Errorf("%s is not a loopback address and %w: set admin.tls_cert and admin.tls_key, or listen on 127.0.0.1", listen, ErrNeedTLS)
+		return fmt.Errorf("%s is not a loopback address and %w: set %s.tls_cert and %s.tls_key, or listen on 127.0.0.1", listen, ErrNeedTLS, section, section)
 	}
 	return nil
 }

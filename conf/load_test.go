@@ -151,6 +151,9 @@ func TestLoadRejects(t *testing.T) {
 		{"admin listen empty", "[admin]\nlisten = \"\"\n", "FILE:2: admin.listen: \"\" is not host:port"},
 		{"admin listen non-loopback without TLS", "[admin]\nlisten = \"0.0.0.0:8465\"\n", "FILE:2: admin.listen: 0.0.0.0:8465 is not a loopback address and needs TLS: set admin.tls_cert and admin.tls_key, or listen on 127.0.0.1"},
 		{"admin listen any host without TLS", "[admin]\nlisten = \":8465\"\n", "FILE:2: admin.listen: :8465 is not a loopback address and needs TLS"},
+		{"metrics listen no port", "[metrics]\nlisten = \"127.0.0.1\"\n", "FILE:2: metrics.listen: \"127.0.0.1\" is not host:port (like \"127.0.0.1:9465\")"},
+		{"metrics listen non-loopback without TLS", "[metrics]\nlisten = \"0.0.0.0:9465\"\n", "FILE:2: metrics.listen: 0.0.0.0:9465 is not a loopback address and needs TLS: set metrics.tls_cert and metrics.tls_key, or listen on 127.0.0.1"},
+		{"metrics cert without key", "[metrics]\ntls_cert = \"/c\"\n", "FILE:2: metrics.tls_cert: is set but metrics.tls_key is not"},
 		{"fleet url not http", "[fleet]\nlapi_url = \"ftp://lapi\"\napi_key_file = \"/k\"\n", "FILE:2: fleet.lapi_url: \"ftp://lapi\" is not an http or https URL"},
 		{"fleet url with credentials", "[fleet]\nlapi_url = \"http://u:p@lapi:8080\"\napi_key_file = \"/k\"\n", "FILE:2: fleet.lapi_url: must not hold credentials"},
 		{"fleet url without login", "[fleet]\nlapi_url = \"http://lapi:8080\"\n", "FILE:2: fleet.lapi_url: is set but neither machine_id (push) nor api_key_file (enforce) is"},
@@ -299,6 +302,7 @@ func TestDefaults(t *testing.T) {
 		{"notify", d.Notify, Notify{Recipients: []string{}, DailySummary: true, DailyAt: TimeOfDay{7, 0}, DailySummaryQuiet: true, PerAttack: true, PerAttackEvery: Duration{time.Hour}}},
 		{"smtp", d.SMTP, SMTP{Port: 0, Timeout: Duration{30 * time.Second}, TLS: TLSStartTLS}},
 		{"admin", d.Admin, Admin{Listen: "127.0.0.1:8465", Socket: "/run/sipprot/sipprot.sock"}},
+		{"metrics", d.Metrics, Metrics{Listen: "127.0.0.1:9465"}},
 		{"log", d.Log, Log{Format: "text", Level: "info"}},
 	}
 	for _, c := range checks {
@@ -421,7 +425,8 @@ func TestLoadFullFile(t *testing.T) {
 			PasswordFile: "/etc/sipprot/smtp.pass", From: "sipprot@example.com",
 			Timeout: Duration{time.Minute}, TLS: TLSImplicit,
 		},
-		Admin: Admin{Listen: "[2001:db8::1]:9000", TLSCert: "/etc/sipprot/admin.crt", TLSKey: "/etc/sipprot/admin.key", Socket: "/srv/sipprot/ctl.sock"},
+		Admin:   Admin{Listen: "[2001:db8::1]:9000", TLSCert: "/etc/sipprot/admin.crt", TLSKey: "/etc/sipprot/admin.key", Socket: "/srv/sipprot/ctl.sock"},
+		Metrics: Metrics{Listen: "[2001:db8::1]:9100", TLSCert: "/etc/sipprot/metrics.crt", TLSKey: "/etc/sipprot/metrics.key"},
 		Fleet: Fleet{LAPIURL: "http://[2001:db8::5]:8080", MachineID: "pbx1", PasswordFile: "/etc/sipprot/lapi.pass",
 			APIKeyFile: "/etc/sipprot/lapi.key", PollEvery: Duration{2 * time.Second}, Origins: []string{"sipprot", "cscli", "CAPI"}, MaxDecisions: 50000},
 		Log: Log{Format: "json", Level: "debug"},

@@ -55,8 +55,12 @@ func (d *decoder) validate(c *Config) {
 	positive(d, s.Timeout, "smtp", "timeout")
 	oneOf(d, s.TLS, []string{TLSStartTLS, TLSImplicit, TLSNone}, "smtp", "tls")
 
-	d.validateListen(c.Admin)
+	d.validateListen("admin", c.Admin.Listen, c.Admin.TLSCert, c.Admin.TLSKey, "127.0.0.1:8465")
 	d.pair(c.Admin.TLSCert, c.Admin.TLSKey, []string{"admin", "tls_cert"}, []string{"admin", "tls_key"})
+	if c.Metrics.On() {
+		d.validateListen("metrics", c.Metrics.Listen, c.Metrics.TLSCert, c.Metrics.TLSKey, "127.0.0.1:9465")
+	}
+	d.pair(c.Metrics.TLSCert, c.Metrics.TLSKey, []string{"metrics", "tls_cert"}, []string{"metrics", "tls_key"})
 	if !filepath.IsAbs(c.Admin.Socket) {
 		d.at([]string{"admin", "socket"}, "must be an absolute path, not %q", c.Admin.Socket)
 	}
@@ -152,19 +156,21 @@ func (d *decoder) validateFleet(f *Fleet) {
 	between(d, f.MaxDecisions, 1, 10_000_000, "fleet", "max_decisions")
 }
 
-func (d *decoder) validateListen(a Admin) {
-	key := []string{"admin", "listen"}
-	_, port, err := net.SplitHostPort(a.Listen)
+// validateListen checks section's listen key (the web page, the metrics):
+// host:port with a real port, and TLS off loopback.
+func (d *decoder) validateListen(section, listen, cert, key, example string) {
+	at := []string{section, "listen"}
+	_, port, err := net.SplitHostPort(listen)
 	if err != nil {
-		d.at(key, "%q is not host:port (like \"127.0.0.1:8465\")", a.Listen)
+		d.at(at, "%q is not host:port (like %q)", listen, example)
 		return
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		d.at(key, "%q: port must be a number between 1 and 65535", a.Listen)
+		d.at(at, "%q: port must be a number between 1 and 65535", listen)
 		return
 	}
-	if err := CheckListenTLS(a.Listen, a.TLSCert, a.TLSKey); err != nil {
-		d.at(key, "%v", err)
+	if err := CheckListenTLS(section, listen, cert, key); err != nil {
+		d.at(at, "%v", err)
 	}
 }
 

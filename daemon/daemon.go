@@ -66,6 +66,11 @@ type Options struct {
 	// Admin serves the management web page on [admin] listen; tests
 	// leave it off.
 	Admin bool
+	// Metrics serves /metrics on [metrics] listen; tests leave it off
+	// unless they scrape it.
+	Metrics bool
+	// Version and Commit name the binary in sipprot_build_info.
+	Version, Commit string
 }
 
 // How often state is written: block changes within a second, the
@@ -246,6 +251,8 @@ func (d *Daemon) run(ctx context.Context) error {
 	defer stopControl()
 	stopAdmin := d.serveAdmin()
 	defer stopAdmin()
+	stopMetrics := d.serveMetrics()
+	defer stopMetrics()
 	d.runGeoIP(ctx)
 
 	d.started = time.Now()
@@ -540,6 +547,10 @@ func (d *Daemon) reload() error {
 	if cfg.Admin.Listen != old.Admin.Listen || cfg.Admin.TLSCert != old.Admin.TLSCert || cfg.Admin.TLSKey != old.Admin.TLSKey {
 		d.log.Warn("admin.listen, tls_cert and tls_key apply at the next restart")
 		cfg.Admin.Listen, cfg.Admin.TLSCert, cfg.Admin.TLSKey = old.Admin.Listen, old.Admin.TLSCert, old.Admin.TLSKey
+	}
+	if cfg.Metrics != old.Metrics {
+		d.log.Warn("metrics.listen, tls_cert and tls_key apply at the next restart")
+		cfg.Metrics = old.Metrics
 	}
 	if cfg.State.Dir != old.State.Dir {
 		d.log.Warn("state.dir applies at the next restart")

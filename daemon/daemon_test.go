@@ -85,7 +85,7 @@ type harness struct {
 	done   chan error
 }
 
-func start(t testing.TB, dir, config string) *harness {
+func start(t testing.TB, dir, config string, opt ...func(*Options)) *harness {
 	t.Helper()
 	h := &harness{t: t, dir: dir, cfg: filepath.Join(dir, "sipprot.conf"), logs: &testutil.LogBuffer{}, steps: &steps{},
 		reload: make(chan struct{}), done: make(chan error, 1)}
@@ -101,6 +101,9 @@ func start(t testing.TB, dir, config string) *harness {
 			return h.q, nil
 		},
 		NewFirewall: func(c *conf.Config) (Firewall, error) { return &fakeFirewall{steps: h.steps, cfg: c}, nil },
+	}
+	for _, o := range opt {
+		o(&opts)
 	}
 	go func() { h.done <- Run(ctx, opts) }()
 	h.waitLog("sipprot ready")

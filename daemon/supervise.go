@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -22,11 +23,12 @@ type supervisor struct {
 	log *slog.Logger
 
 	mu     sync.Mutex
-	failed map[string]string // service -> why it stopped serving
+	failed map[string]string   // service -> why it stopped serving
+	names  map[string]struct{} // every service started or failed
 }
 
 func newSupervisor(log *slog.Logger) *supervisor {
-	return &supervisor{log: log, failed: map[string]string{}}
+	return &supervisor{log: log, failed: map[string]string{}, names: map[string]struct{}{}}
 }
 
 // Go runs fn as the named service. A service started again under the same
@@ -34,6 +36,7 @@ func newSupervisor(log *slog.Logger) *supervisor {
 func (s *supervisor) Go(name string, fn func() error) {
 	s.mu.Lock()
 	delete(s.failed, name)
+	s.names[name] = struct{}{}
 	s.mu.Unlock()
 	s.g.Go(func() error {
 		if err := fn(); err != nil {
@@ -48,7 +51,15 @@ func (s *supervisor) fail(name string, err error) {
 	s.log.Error("service stopped", "service", name, "err", err)
 	s.mu.Lock()
 	s.failed[name] = err.Error()
+	s.names[name] = struct{}{}
 	s.mu.Unlock()
+}
+
+// Services returns the name of every service started or failed, sorted.
+func (s *supervisor) Services() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(maps.Keys(s.names))
 }
 
 // Failed returns the services that failed and why; nil when none did.

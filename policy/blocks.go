@@ -36,6 +36,7 @@ func (e *Engine) blockLocked(rs *rules, sh *shard, k addrKey, now int64, r Reaso
 			b.count++
 		}
 		b.active = true
+		e.stats.blocks[r].Add(1)
 	}
 	b.reason = r
 	b.last = now

@@ -5,6 +5,9 @@ import "sync/atomic"
 type stats struct {
 	packets, sipMessages, malformed atomic.Uint64
 	accepted, dropped               [numReasons]atomic.Uint64
+	// blocks counts the blocks made by reason: off the per-packet path,
+	// once per block.
+	blocks [numReasons]atomic.Uint64
 }
 
 func (s *stats) count(d Decision) {
@@ -26,6 +29,8 @@ type Stats struct {
 	EventsLost uint64
 	Accepted   map[Reason]uint64
 	Dropped    map[Reason]uint64
+	// Blocks counts the dynamic blocks made, by the reason that made them.
+	Blocks map[Reason]uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -37,6 +42,7 @@ func (e *Engine) Stats() Stats {
 		EventsLost:  e.events.lost.Load(),
 		Accepted:    map[Reason]uint64{},
 		Dropped:     map[Reason]uint64{},
+		Blocks:      map[Reason]uint64{},
 	}
 	for r := Reason(0); r < numReasons; r++ {
 		if v := e.stats.accepted[r].Load(); v > 0 {
@@ -45,6 +51,49 @@ func (e *Engine) Stats() Stats {
 		if v := e.stats.dropped[r].Load(); v > 0 {
 			s.Dropped[r] = v
 		}
+		if v := e.stats.blocks[r].Load(); v > 0 {
+			s.Blocks[r] = v
+		}
 	}
 	return s
+}
+
+// BlockCounts are the dynamic blocks in force now.
+type BlockCounts struct {
+	Temporary, Permanent int
+}
+
+// BlockCounts counts the blocks in force, one shard lock at a time, without
+// copying them as Blocks does: a scrape every few seconds stays cheap.
+func (e *Engine) BlockCounts() BlockCounts {
+	var c BlockCounts
+	now := e.clock.Now().UnixNano()
+	for i := range e.shards {
+		sh := &e.shards[i]
+		sh.mu.Lock()
+		sh.blocks.each(func(_ addrKey, b *block) bool {
+			switch {
+			case !b.active:
+			case b.permanent:
+				c.Permanent++
+			case now < b.until:
+				c.Temporary++
+			}
+			return true
+		})
+		sh.mu.Unlock()
+	}
+	return c
+}
+
+// ListSizes returns the prefixes of the allow and deny lists in force.
+func (e *Engine) ListSizes() (allow, deny int) {
+	sn := e.snap.Load()
+	if sn.allow != nil {
+		allow = sn.allow.Size()
+	}
+	if sn.deny != nil {
+		deny = sn.deny.Size()
+	}
+	return allow, deny
 }

@@ -47,6 +47,7 @@ type reader struct {
 	v   verdicts
 	n   counts // the batch being processed; published after it
 	st  stats
+	lat latency
 
 	lastID uint32
 	haveID bool
@@ -256,6 +257,7 @@ func (r *reader) drain() {
 // process judges the n datagrams of the last read and sends their
 // verdicts with one write.
 func (r *reader) process(n int) {
+	start := time.Now()
 	for i := range n {
 		b, truncated := r.c.datagram(i)
 		if truncated {
@@ -266,13 +268,19 @@ func (r *reader) process(n int) {
 		}
 		r.datagram(b)
 	}
-	now := time.Now().UnixNano()
+	sent := false
 	if out := r.v.take(); len(out) > 0 {
 		if err := r.c.send(out); err != nil {
 			r.fault("verdict", err)
 		} else {
-			r.st.lastVerdict.Store(now)
+			sent = true
 		}
+	}
+	end := time.Now()
+	now := end.UnixNano()
+	if sent {
+		r.st.lastVerdict.Store(now)
+		r.observe(start, end)
 	}
 	if n > 0 {
 		r.st.lastRecv.Store(now)
@@ -368,6 +376,14 @@ func (r *reader) netlinkError(data []byte) {
 	if errno != 0 {
 		// A verdict for a packet no longer queued (ENOENT), at worst.
 		r.fault("verdict", syscall.Errno(errno))
+	}
+}
+
+// observe puts the batch's packets in the latency histogram: read at
+// start, verdicts written at end. Once per batch, not per packet.
+func (r *reader) observe(start, end time.Time) {
+	if r.n.packets > 0 {
+		r.lat.observe(end.Sub(start), r.n.packets)
 	}
 }
 
