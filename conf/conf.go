@@ -175,6 +175,9 @@ type Metrics struct {
 	Listen  string `toml:"listen"`
 	TLSCert string `toml:"tls_cert"`
 	TLSKey  string `toml:"tls_key"`
+	// BearerTokenFile holds the secret a scraper must send as
+	// "Authorization: Bearer"; "" serves without one (loopback only).
+	BearerTokenFile string `toml:"bearer_token_file"`
 }
 
 // On reports whether metrics are served.

@@ -59,6 +59,7 @@ func (d *decoder) validate(c *Config) {
 	d.pair(c.Admin.TLSCert, c.Admin.TLSKey, []string{"admin", "tls_cert"}, []string{"admin", "tls_key"})
 	if c.Metrics.On() {
 		d.validateListen("metrics", c.Metrics.Listen, c.Metrics.TLSCert, c.Metrics.TLSKey, "127.0.0.1:9465")
+		d.validateMetricsToken(c.Metrics)
 	}
 	d.pair(c.Metrics.TLSCert, c.Metrics.TLSKey, []string{"metrics", "tls_cert"}, []string{"metrics", "tls_key"})
 	if !filepath.IsAbs(c.Admin.Socket) {
@@ -154,6 +155,20 @@ func (d *decoder) validateFleet(f *Fleet) {
 		}
 	}
 	between(d, f.MaxDecisions, 1, 10_000_000, "fleet", "max_decisions")
+}
+
+// validateMetricsToken: figures readable from other hosts tell an attacker
+// which of its sources are blocked, so off loopback a scraper must prove
+// itself with a bearer token, as the web page's users log in.
+func (d *decoder) validateMetricsToken(m Metrics) {
+	if m.BearerTokenFile != "" && !filepath.IsAbs(m.BearerTokenFile) {
+		d.at([]string{"metrics", "bearer_token_file"}, "must be an absolute path, not %q", m.BearerTokenFile)
+		return
+	}
+	host, _, err := net.SplitHostPort(m.Listen)
+	if err == nil && !LoopbackHost(host) && m.BearerTokenFile == "" {
+		d.at([]string{"metrics", "listen"}, "%s is not a loopback address: set metrics.bearer_token_file, the secret your Prometheus sends", m.Listen)
+	}
 }
 
 // validateListen checks section's listen key (the web page, the metrics):

@@ -25,8 +25,17 @@ func (d *Daemon) serveMetrics() (stop func()) {
 		d.sup.fail("metrics", err)
 		return func() {}
 	}
+	token := ""
+	if c.BearerTokenFile != "" {
+		if token, err = readSecret(c.BearerTokenFile, "metrics.bearer_token_file"); err != nil {
+			l.Close()
+			d.log.Error("metrics not served", "err", err)
+			d.sup.fail("metrics", err)
+			return func() {}
+		}
+	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics.New(d.metrics, metrics.Build{Version: d.opts.Version, Commit: d.opts.Commit, GoVersion: runtime.Version()}))
+	mux.Handle("GET /metrics", metrics.New(d.metrics, metrics.Build{Version: d.opts.Version, Commit: d.opts.Commit, GoVersion: runtime.Version()}, token))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	d.sup.Go("metrics", func() error { return serveHTTP(srv, l) })
 	scheme := "http"

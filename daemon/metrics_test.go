@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -111,4 +112,41 @@ func TestMetricsPortTaken(t *testing.T) {
 		st, err := ReadStatus(filepath.Join(dir, "state"))
 		return err == nil && st != nil && strings.Contains(st.Failed["metrics"], "address already in use")
 	})
+}
+
+// TestMetricsBearerToken: the daemon reads metrics.bearer_token_file and
+// serves the figures only to a scraper that sends it.
+func TestMetricsBearerToken(t *testing.T) {
+	dir := t.TempDir()
+	addr := freePort(t)
+	tokenFile := filepath.Join(dir, "metrics.token")
+	if err := os.WriteFile(tokenFile, []byte("tok-123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, dir, baseConfig+fmt.Sprintf("[metrics]\nlisten = %q\nbearer_token_file = %q\n", addr, tokenFile), func(o *Options) { o.Metrics = true })
+	defer h.stop()
+	h.waitLog("metrics listening")
+	url := "http://" + addr + "/metrics"
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("without the token: %s", resp.Status)
+	}
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer tok-123")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "sipprot_build_info") {
+		t.Fatalf("with the token: %s\n%s", resp.Status, b)
+	}
+	if strings.Contains(h.logs.String(), "tok-123") {
+		t.Fatal("the token is in the log")
+	}
 }

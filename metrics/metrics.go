@@ -5,6 +5,7 @@
 package metrics
 
 import (
+	"crypto/subtle"
 	"net/http"
 	"strconv"
 	"time"
@@ -53,9 +54,22 @@ func NewRegistry(src Source, b Build) *prometheus.Registry {
 	return reg
 }
 
-// New returns the /metrics handler of NewRegistry(src, b).
-func New(src Source, b Build) http.Handler {
-	return promhttp.HandlerFor(NewRegistry(src, b), promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+// New returns the /metrics handler of NewRegistry(src, b). With a token,
+// a scrape must send "Authorization: Bearer TOKEN"; others get 401.
+func New(src Source, b Build, token string) http.Handler {
+	h := promhttp.HandlerFor(NewRegistry(src, b), promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	if token == "" {
+		return h
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sipprot metrics"`)
+			http.Error(w, "metrics need the bearer token of metrics.bearer_token_file", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func desc(name, help string, labels ...string) *prometheus.Desc {

@@ -37,7 +37,7 @@ func full() Snapshot {
 func scrape(t *testing.T, s Snapshot) string {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	New(func() Snapshot { return s }, Build{Version: "1.2.3", Commit: "abc", GoVersion: "go1.26"}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	New(func() Snapshot { return s }, Build{Version: "1.2.3", Commit: "abc", GoVersion: "go1.26"}, "").ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(rec.Result().Body)
 	if rec.Code != 200 {
 		t.Fatalf("scrape: %d %s", rec.Code, body)
@@ -122,5 +122,36 @@ func TestLint(t *testing.T) {
 		if strings.HasPrefix(p.Metric, "sipprot_") {
 			t.Errorf("%s: %s", p.Metric, p.Text)
 		}
+	}
+}
+
+// TestBearerToken: with a token, a scrape without it or with another one
+// gets 401 and no figure; with it, the metrics.
+func TestBearerToken(t *testing.T) {
+	h := New(func() Snapshot { return full() }, Build{}, "s3cret")
+	for _, c := range []struct {
+		name, auth string
+		code       int
+	}{
+		{"none", "", 401},
+		{"wrong", "Bearer nope", 401},
+		{"basic", "Basic czNjcmV0", 401},
+		{"right", "Bearer s3cret", 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req := httptest.NewRequest("GET", "/metrics", nil)
+			if c.auth != "" {
+				req.Header.Set("Authorization", c.auth)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			body := rec.Body.String()
+			if rec.Code != c.code {
+				t.Fatalf("code %d, want %d: %s", rec.Code, c.code, body)
+			}
+			if leaked := strings.Contains(body, "sipprot_packets_total"); leaked != (c.code == 200) {
+				t.Fatalf("figures served = %v with code %d", leaked, rec.Code)
+			}
+		})
 	}
 }
