@@ -70,6 +70,7 @@ func testMode(t *testing.T, mode string) {
 	t.Run("sighup-reload", func(t *testing.T) { testReload(t, s) })
 	t.Run("status-and-unblock", func(t *testing.T) { testUnblock(t, s) })
 	t.Run("web-page-unblock", func(t *testing.T) { testWebUnblock(t, s) })
+	t.Run("metrics-scrape", func(t *testing.T) { testMetrics(t, s) })
 	checkNoStrayBlocks(t, s.d, unblockIP, webIP, floodIP, guessSlowIP, guessFastIP, guessTCPIP, svmapIP, svwarIP, svcrackIP, svmap6IP, guess6IP)
 
 	t.Run("stop-and-rules-remove", func(t *testing.T) { testStopAndRules(t, s, before) })
