@@ -75,13 +75,19 @@ func TestDebianPackage(t *testing.T) {
 	pkg10 := "/tmp/" + filepath.Base(v10)
 	pkg11 := "/tmp/" + filepath.Base(v11)
 
-	// Install 1.0.
+	// Phase 1: services managed as on a real host. A chroot has no init
+	// system, and invoke-rc.d then asks policy-rc.d, Debian's switch for
+	// that; this one allows every action.
+	c.policy(t, 0)
+
+	// Install 1.0: postinst starts the daemon, which installs its rules.
 	c.run(t, "dpkg", "-i", pkg10)
 	c.checkInstalled(t, "1.0")
+	pid10 := c.waitDaemon(t)
 	c.run(t, "sipprot", "config", "check")
 
 	// The operator's edits: a key of the config by hand, an allow-list
-	// entry through the CLI.
+	// entry through the CLI (and the running daemon).
 	conf := c.path("/etc/sipprot/sipprot.conf")
 	orig := readFile(t, conf)
 	edited := strings.Replace(orig, "failures_per_minute = 10", "failures_per_minute = 7", 1)
@@ -124,14 +130,19 @@ func TestDebianPackage(t *testing.T) {
 	if out := c.run(t, "sipprot", "check", "198.51.100.40"); !strings.Contains(strings.ToLower(out), "allow") {
 		t.Errorf("`sipprot check 198.51.100.40` after the upgrade does not name the allow list:\n%s", out)
 	}
+	// The upgrade stopped 1.0's daemon and started 1.1's.
+	if alive(pid10) {
+		t.Errorf("1.0's daemon (pid %d) still runs after the upgrade", pid10)
+	}
+	pid11 := c.waitDaemon(t)
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid11)); err != nil || exe != c.path("/usr/sbin/sipprot") {
+		t.Errorf("the daemon after the upgrade runs %q (%v), want the installed %s", exe, err, c.path("/usr/sbin/sipprot"))
+	}
 
-	// The daemon, started by its init script in the namespace, installs its
-	// rules; removing the package stops it and its rules are gone.
-	c.run(t, "/etc/init.d/sipprotd", "start")
-	pid := c.waitDaemon(t)
-	c.run(t, "dpkg", "-r", "sipprot")
-	if alive(pid) {
-		t.Errorf("the daemon (pid %d) still runs after dpkg -r", pid)
+	// Removing the package stops the daemon, and its rules are gone.
+	out := c.run(t, "dpkg", "-r", "sipprot")
+	if alive(pid11) {
+		t.Errorf("the daemon (pid %d) still runs after dpkg -r:\n%s%s", pid11, out, c.daemonLog())
 	}
 	c.checkNoRules(t, "after dpkg -r stopped the daemon")
 	if got := readFile(t, conf); got != edited {
@@ -146,8 +157,14 @@ func TestDebianPackage(t *testing.T) {
 		t.Errorf("dpkg -r removed the state directory (only purge should): %v", err)
 	}
 
-	// Rules a crashed daemon left behind go with the package too.
+	// Phase 2: rules left by a crashed daemon, with no service for dpkg to
+	// stop (policy-rc.d denies every action, as in a container): prerm's
+	// own `sipprot rules remove` is all that can remove them.
+	c.policy(t, 101)
 	c.run(t, "dpkg", "-i", "--force-confdef", "--force-confold", pkg11)
+	if _, err := os.Stat(c.path("/run/sipprotd.pid")); err == nil {
+		t.Fatalf("the daemon was started although policy-rc.d denies it")
+	}
 	c.run(t, "sipprot", "rules", "install")
 	if n := c.sipprotRules(t); n == "" {
 		t.Fatalf("`sipprot rules install` made no SIPPROT rule in the namespace")
@@ -329,6 +346,16 @@ func (c *chroot) run(t *testing.T, argv ...string) string {
 	return out.String()
 }
 
+// policy installs a policy-rc.d that answers every invoke-rc.d action
+// with status (0 allow, 101 deny).
+func (c *chroot) policy(t *testing.T, status int) {
+	t.Helper()
+	script := fmt.Sprintf("#!/bin/sh\n# sipprot's package test: invoke-rc.d's answer in this chroot.\nexit %d\n", status)
+	if err := os.WriteFile(c.path("/usr/sbin/policy-rc.d"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // daemonLog is the init script's log of the daemon, for failure messages.
 func (c *chroot) daemonLog() string {
 	b, err := os.ReadFile(c.path("/var/log/sipprot.log"))
@@ -410,8 +437,8 @@ func (c *chroot) checkInstalled(t *testing.T, version string) {
 	}
 }
 
-// waitDaemon waits for the daemon the init script started to have its
-// rules in the namespace and returns its pid.
+// waitDaemon waits for the daemon the init script started (postinst, through
+// invoke-rc.d) to have its rules in the namespace and returns its pid.
 func (c *chroot) waitDaemon(t *testing.T) int {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
