@@ -54,9 +54,9 @@ func TestDebianPackage(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SKIPPED: the package test needs root (chroot, network namespace, dpkg): sudo make e2e")
 	}
-	for _, tool := range []string{"debootstrap", "dpkg-deb", "ip", "mount", "umount", "tar"} {
+	for _, tool := range []string{"debootstrap", "dpkg-deb", "lintian", "ip", "mount", "umount", "tar"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("SKIPPED: %s is not installed (Debian: apt-get install debootstrap dpkg-dev iproute2)", tool)
+			t.Skipf("SKIPPED: %s is not installed (Debian: apt-get install debootstrap dpkg-dev lintian iproute2)", tool)
 		}
 	}
 	start := time.Now()
@@ -67,6 +67,10 @@ func TestDebianPackage(t *testing.T) {
 	// conffile question for the files the operator edited.
 	v11 = changeConffiles(t, v11, "# changed in 1.1\n")
 	t.Logf("built %s and %s in %s", filepath.Base(v10), filepath.Base(v11), time.Since(start).Round(time.Second))
+	// Clean, or overridden with a reason in dist/deb/lintian-overrides.
+	if out, err := exec.Command("lintian", "--fail-on", "error,warning", v10).CombinedOutput(); err != nil {
+		t.Errorf("lintian %s: %v\n%s", filepath.Base(v10), err, out)
+	}
 
 	c := newChroot(t)
 	for _, d := range []string{v10, v11} {
