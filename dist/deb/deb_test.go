@@ -179,7 +179,9 @@ func TestDebianPackage(t *testing.T) {
 	// Purge: state, config and the service's links are gone.
 	c.run(t, "dpkg", "--purge", "sipprot")
 	for _, p := range []string{"/var/lib/sipprot", "/etc/sipprot", "/etc/init.d/sipprotd",
-		"/etc/systemd/system/multi-user.target.wants/sipprot.service", "/var/log/sipprot.log"} {
+		"/etc/systemd/system/multi-user.target.wants/sipprot.service", "/etc/systemd/system/sipprot.service",
+		"/var/lib/systemd/deb-systemd-helper-enabled/sipprot.service.dsh-also",
+		"/var/lib/systemd/deb-systemd-helper-masked/sipprot.service", "/var/log/sipprot.log"} {
 		if _, err := os.Lstat(c.path(p)); err == nil {
 			t.Errorf("%s is still there after dpkg --purge", p)
 		}
