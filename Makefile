@@ -1,7 +1,9 @@
 # sipprot: build, run, test.
 GO       ?= go
 export PATH := $(PATH):/usr/local/go/bin
-VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# A valid Debian version from git describe (dist/deb/version.sh), the same
+# in `sipprot version` and in the package; `make deb VERSION=1.2.3` overrides.
+VERSION  ?= $(shell dist/deb/version.sh)
 COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS  := -X github.com/sipprot/sipprot/cli.version=$(VERSION) -X github.com/sipprot/sipprot/cli.commit=$(COMMIT)
 FUZZTIME ?= 10m
@@ -9,7 +11,7 @@ FUZZTIME ?= 10m
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 
-.PHONY: all build run test unit lint e2e bench fuzz golden clean install uninstall testdata-geoip
+.PHONY: all build run test unit lint e2e bench fuzz golden clean install uninstall testdata-geoip deb lintian
 
 all: build
 
@@ -34,7 +36,7 @@ unit:
 
 e2e:
 	@if [ "$$(id -u)" != 0 ]; then echo "e2e: skipped, needs root (sudo make e2e)"; exit 0; fi; \
-	$(GO) test -tags e2e -count=1 -timeout 25m ./rules/ ./queue/ ./e2e/
+	$(GO) test -tags e2e -count=1 -timeout 25m ./rules/ ./queue/ ./e2e/ ./dist/deb/
 
 # Decode, parse, decision and list benchmarks; as root, also the NFQUEUE
 # flood: sipprot's readers beside a naive go-nfqueue loop, in one run.
@@ -96,5 +98,17 @@ uninstall:
 	rm -f $(DESTDIR)/etc/bash_completion.d/sipprot
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/sipprot
 
+# The Debian package, sipprot_$(VERSION)_amd64.deb in the repository root:
+# binary, systemd unit, /etc/init.d/sipprotd, config and lists as conffiles,
+# bash completion and man pages (see dist/deb/). Install it with
+# `apt install ./sipprot_*.deb`.
+deb:
+	GO="$(GO)" COMMIT="$(COMMIT)" dist/deb/build.sh "$(VERSION)" .
+
+# Debian's package checks on the package just built; overrides, each with
+# its reason, are in dist/deb/lintian-overrides.
+lintian: deb
+	lintian --fail-on error,warning --info sipprot_$(VERSION)_*.deb
+
 clean:
-	rm -f sipprot
+	rm -f sipprot sipprot_*.deb
