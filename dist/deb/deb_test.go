@@ -134,7 +134,7 @@ func TestDebianPackage(t *testing.T) {
 	if out := c.run(t, "sipprot", "check", "198.51.100.40"); !strings.Contains(strings.ToLower(out), "allow") {
 		t.Errorf("`sipprot check 198.51.100.40` after the upgrade does not name the allow list:\n%s", out)
 	}
-	// The upgrade stopped 1.0's daemon and started 1.1's.
+	// The upgrade restarted the daemon: 1.0's is gone, 1.1's runs.
 	if alive(pid10) {
 		t.Errorf("1.0's daemon (pid %d) still runs after the upgrade", pid10)
 	}
