@@ -1,13 +1,11 @@
 package daemon
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,23 +40,6 @@ func get(t *testing.T, url string) string {
 	return string(b)
 }
 
-// promtoolCheck validates an exposition with Debian's promtool (package
-// prometheus), which .ci/run installs.
-func promtoolCheck(t *testing.T, text string) {
-	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("promtool not installed (apt-get install prometheus): exposition not validated")
-	}
-	cmd := exec.Command(path, "check", "metrics")
-	cmd.Stdin = strings.NewReader(text)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("promtool check metrics: %v\n%s", err, out.String())
-	}
-}
-
 // TestMetricsScrape scrapes a running daemon after a block: the figures
 // are the engine's, the text passes promtool.
 func TestMetricsScrape(t *testing.T) {
@@ -90,7 +71,7 @@ func TestMetricsScrape(t *testing.T) {
 			t.Errorf("no %q in the scrape:\n%s", want, text)
 		}
 	}
-	promtoolCheck(t, text)
+	testutil.PromtoolCheckMetrics(t, text, false)
 }
 
 // TestMetricsPortTaken: a listen address in use fails the metrics service

@@ -4,11 +4,9 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sipprot/sipprot/internal/netns/netnstest"
+	"github.com/sipprot/sipprot/internal/testutil"
 )
 
 // metricsAddr is [metrics] listen's default: the e2e configs leave it, so
@@ -93,15 +92,5 @@ func testMetrics(t *testing.T, s *setup) {
 	if !strings.Contains(text, `sipprot_build_info{`) {
 		t.Error("no sipprot_build_info")
 	}
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatal("promtool missing (Debian: apt-get install prometheus)")
-	}
-	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = strings.NewReader(text)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("promtool check metrics: %v\n%s", err, out.String())
-	}
+	testutil.PromtoolCheckMetrics(t, text, true)
 }
