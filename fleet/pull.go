@@ -72,10 +72,13 @@ func (p *puller) publish(err error) {
 
 func (p *puller) pull(ctx context.Context, startup bool) error {
 	c := p.c
-	path := "/v1/decisions/stream"
+	// dedup=false: by default the LAPI sends only the longest decision per
+	// address, and when that is this host's own (not enforced as a fleet
+	// block) another origin's shorter ban would never arrive.
+	path := "/v1/decisions/stream?dedup=false"
 	timeout := c.cfg.Timeout
 	if startup {
-		path += "?startup=true"
+		path += "&startup=true"
 		timeout = c.cfg.StartupTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -120,7 +123,7 @@ func (p *puller) applyStartup(r io.Reader, now time.Time) error {
 	em := p.emitter()
 	for pf, sl := range next.m {
 		osl, had := old.m[pf]
-		if !had || !sameEntry(osl.best(), sl.best()) {
+		if !had || !sameEntry(osl.best(&p.in), sl.best(&p.in)) {
 			d, _ := next.decision(pf)
 			em.add(d)
 		}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -225,4 +226,54 @@ func TestSeedLiftsWhatWentAway(t *testing.T) {
 	if calls != 1 {
 		t.Errorf("%d change calls, want 1 (the lift only)", calls)
 	}
+}
+
+// Another origin's ban on an address this host also banned, for longer, is
+// still the one delivered: the caller does not enforce its own decisions,
+// so reporting the own one would leave the other origin's ban unenforced.
+// Once the other ban goes, the own one is delivered (and the caller stops
+// enforcing the address as a fleet block).
+func TestOtherOriginWinsOverOwn(t *testing.T) {
+	l := startLAPI(t)
+	rec := newRecorder()
+	cfg := pullConfig(l)
+	cfg.MachineID, cfg.Password, cfg.OutboxDir = testMachine, testPassword, t.TempDir()
+	c, err := New(cfg, rec.change)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runClient(t, c)
+	const ip, p = "192.0.2.50", "192.0.2.50/32"
+	// Own ban first and longer (10 h), then cscli's (1 h): both deltas.
+	if err := c.Push(Block{Addr: netip.MustParseAddr(ip), Reason: "failures", Until: time.Now().Add(10 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 30*time.Second, "the own decision", func() bool { d, ok := rec.get(p); return ok && d.Own })
+	l.cscli("decisions", "add", "-i", ip, "-d", "1h")
+	testutil.WaitFor(t, 30*time.Second, "the cscli decision to be the one delivered", func() bool {
+		d, ok := rec.get(p)
+		return ok && !d.Own && d.Origin == "cscli"
+	})
+	if st := c.Status(); st.InForce["cscli"] != 1 || st.InForce["sipprot/pbx1"] != 0 {
+		t.Errorf("in force by origin = %v, want the address counted under cscli", st.InForce)
+	}
+
+	// A restarted client gets both in one startup answer: same choice.
+	late := newRecorder()
+	cfg2 := cfg
+	cfg2.OutboxDir = t.TempDir()
+	c2, err := New(cfg2, late.change)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runClient(t, c2)
+	testutil.WaitFor(t, 30*time.Second, "the startup pull", func() bool { return c2.Status().PullConnected })
+	if d, ok := late.get(p); !ok || d.Own || d.Origin != "cscli" {
+		t.Errorf("startup delivered %+v (held %v), want the cscli decision", d, ok)
+	}
+
+	// The cscli ban deleted: the own one is what remains.
+	d, _ := rec.get(p)
+	l.cscli("decisions", "delete", "--id", strconv.FormatInt(d.ID, 10))
+	testutil.WaitFor(t, 30*time.Second, "the own decision back", func() bool { d, ok := rec.get(p); return ok && d.Own })
 }
