@@ -199,6 +199,7 @@ machine_id = "pbx-%s"
 password_file = %q
 api_key_file = %q
 poll_every = "1s"
+resync_every = "15s"
 `, s.name, filepath.Join(dir, s.name+".pass"), filepath.Join(dir, s.name+".key"))}.write(t, dir, "sipprot-"+s.name)
 	}
 	l.Start()
@@ -477,10 +478,19 @@ func (f *fleetWorld) bulk() {
 	for i := range lines {
 		lines[i] = line{"4h", "bulk", "Ip", "ban", addr(i + 1).String()}
 	}
-	data, _ := json.Marshal(lines)
-	file := filepath.Join(f.dir, "bulk-100k.json")
-	if err := os.WriteFile(file, data, 0o644); err != nil {
-		t.Fatal(err)
+	// In chunks, each retried: the LAPI's SQLite answers "database is
+	// locked" now and then to a large insert while three bouncers pull
+	// every second. A retried chunk may repeat decisions already stored;
+	// the daemons count addresses, so repeats do not inflate the figure.
+	const chunks = 5
+	var files []string
+	for k := range chunks {
+		data, _ := json.Marshal(lines[k*n/chunks : (k+1)*n/chunks])
+		file := filepath.Join(f.dir, fmt.Sprintf("bulk-100k-%d.json", k+1))
+		if err := os.WriteFile(file, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, file)
 	}
 	base := map[string]int{}
 	rss := map[string]int{}
@@ -488,8 +498,21 @@ func (f *fleetWorld) bulk() {
 		base[s.name], rss[s.name] = s.status(t).Daemon.Fleet.Enforced, s.rss(t)
 	}
 	t0 := time.Now()
-	l.Cscli("decisions", "import", "-i", file)
+	retries := 0
+	for _, file := range files {
+		for try := 1; ; try++ {
+			_, err := l.TryCscli("decisions", "import", "-i", file)
+			if err == nil {
+				break
+			}
+			if try == 5 || !strings.Contains(err.Error(), "database is locked") {
+				t.Fatal(err)
+			}
+			retries++
+		}
+	}
 	imported := time.Since(t0)
+	t.Logf("cscli decisions import: %d files of %d, %d retries after \"database is locked\"", chunks, n/chunks, retries)
 	ds := untilAll(t, f.sites, t0, 3*time.Minute, func(s *fleetSite) bool { return s.status(t).Daemon.Fleet.Enforced >= base[s.name]+n })
 	for i, s := range f.sites {
 		if ds[i] < 0 {

@@ -32,12 +32,12 @@ var garbles = []struct {
 }{
 	{"truncated JSON", func(real []byte) (string, []byte) {
 		if len(real) < 40 { // an empty delta: cut a made-up one
-			real = []byte(`{"deleted":null,"new":[{"duration":"1h","id":1,"origin":"cscli","scope":"Ip","type":"ban","value":"`+garbledIP.String()+`"}]}`)
+			real = []byte(`{"deleted":null,"new":[{"duration":"1h","id":1,"origin":"cscli","scope":"Ip","type":"ban","value":"` + garbledIP.String() + `"}]}`)
 		}
 		return "application/json", real[:len(real)/2]
 	}},
 	{"wrong types", func([]byte) (string, []byte) {
-		return "application/json", []byte(`{"deleted":null,"new":[{"duration":3600,"id":"x","origin":"cscli","scope":"Ip","type":"ban","value":["`+garbledIP.String()+`"]}]}`)
+		return "application/json", []byte(`{"deleted":null,"new":[{"duration":3600,"id":"x","origin":"cscli","scope":"Ip","type":"ban","value":["` + garbledIP.String() + `"]}]}`)
 	}},
 	{"HTML error page", func([]byte) (string, []byte) {
 		return "text/html", []byte("<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1><hr>nginx</body></html>\n")

@@ -33,8 +33,12 @@ func (c *Client) pullLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.PollEvery)
 	defer t.Stop()
 	startup := true
+	var lastFull time.Time
 	for {
 		err := p.pull(ctx, startup)
+		if err == nil && startup {
+			lastFull = time.Now()
+		}
 		if err != nil && ctx.Err() != nil {
 			return
 		}
@@ -49,7 +53,7 @@ func (c *Client) pullLoop(ctx context.Context) {
 			default:
 			}
 		}
-		startup = err != nil
+		startup = err != nil || time.Since(lastFull) >= c.cfg.ResyncEvery
 		p.publish(err)
 		select {
 		case <-ctx.Done():

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -276,4 +277,39 @@ func TestOtherOriginWinsOverOwn(t *testing.T) {
 	d, _ := rec.get(p)
 	l.cscli("decisions", "delete", "--id", strconv.FormatInt(d.ID, 10))
 	testutil.WaitFor(t, 30*time.Second, "the own decision back", func() bool { d, ok := rec.get(p); return ok && d.Own })
+}
+
+// A change no delta reports is caught by the periodic full pull: here a
+// decision deleted straight in the LAPI's database (the stream's deltas
+// only know deletions made through the API), standing for the decisions
+// CrowdSec 1.4's deltas miss under a bulk import. With ResyncEvery 1s it
+// is lifted; with the default (10 minutes) it stays, so the lift is the
+// resync's doing.
+func TestResyncCatchesWhatDeltasMiss(t *testing.T) {
+	if _, err := exec.LookPath("sqlite3"); err != nil {
+		t.Skip("sqlite3 not installed: cannot change the LAPI's database behind its back")
+	}
+	l := startLAPI(t)
+	l.cscli("decisions", "add", "-i", "203.0.113.8")
+	quick, slow := newRecorder(), newRecorder()
+	cfg := pullConfig(l)
+	cfg.ResyncEvery = time.Second
+	for _, c := range []struct {
+		cfg Config
+		rec *recorder
+	}{{cfg, quick}, {pullConfig(l), slow}} {
+		cl, err := New(c.cfg, c.rec.change)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runClient(t, cl)
+		testutil.WaitFor(t, 30*time.Second, "the decision", func() bool { _, ok := c.rec.get("203.0.113.8/32"); return ok })
+	}
+	if out, err := exec.Command("sqlite3", l.DBPath(), "PRAGMA busy_timeout = 10000; DELETE FROM decisions WHERE value = '203.0.113.8';").CombinedOutput(); err != nil {
+		t.Fatalf("sqlite3: %v\n%s", err, out)
+	}
+	testutil.WaitFor(t, 15*time.Second, "the resync to lift it", func() bool { _, ok := quick.get("203.0.113.8/32"); return !ok })
+	if _, ok := slow.get("203.0.113.8/32"); !ok {
+		t.Error("the client without a resync due lifted it too: the deltas do report it, so this test proves nothing")
+	}
 }
