@@ -513,7 +513,7 @@ func (f *fleetWorld) bulk() {
 	}
 	imported := time.Since(t0)
 	t.Logf("cscli decisions import: %d files of %d, %d retries after \"database is locked\"", chunks, n/chunks, retries)
-	ds := untilAll(t, f.sites, t0, 3*time.Minute, func(s *fleetSite) bool { return s.status(t).Daemon.Fleet.Enforced >= base[s.name]+n })
+	ds := untilAll(t, f.sites, t0, 90*time.Second, func(s *fleetSite) bool { return s.status(t).Daemon.Fleet.Enforced >= base[s.name]+n })
 	for i, s := range f.sites {
 		if ds[i] < 0 {
 			t.Errorf("%s does not enforce the 100,000 decisions: %+v", s.name, s.status(t).Daemon.Fleet)
