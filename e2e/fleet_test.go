@@ -100,8 +100,8 @@ func (s *fleetSite) rss(t *testing.T) int {
 	return 0
 }
 
-// logSince returns the messages (msg and err) of the daemon's log lines
-// at or after t0.
+// logSince returns the daemon's log lines with message msg logged at or
+// after t0.
 func (s *fleetSite) logSince(t *testing.T, t0 time.Time, msg string) []logLine {
 	t.Helper()
 	var out []logLine
