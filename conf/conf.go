@@ -152,6 +152,7 @@ type Fleet struct {
 	PasswordFile string   `toml:"password_file"`
 	APIKeyFile   string   `toml:"api_key_file"`
 	PollEvery    Duration `toml:"poll_every"`
+	ResyncEvery  Duration `toml:"resync_every"`
 	Origins      []string `toml:"origins"`
 	MaxDecisions int      `toml:"max_decisions"`
 }

@@ -162,6 +162,7 @@ func TestLoadRejects(t *testing.T) {
 		{"fleet machine without password", "[fleet]\nlapi_url = \"http://lapi:8080\"\nmachine_id = \"pbx1\"\n", "FILE:3: fleet.machine_id: is set but fleet.password_file is not"},
 		{"fleet machine id with slash", "[fleet]\nmachine_id = \"a/b\"\npassword_file = \"/p\"\n", "FILE:2: fleet.machine_id: \"a/b\" must not contain"},
 		{"fleet poll too fast", "[fleet]\npoll_every = \"10ms\"\n", "FILE:2: fleet.poll_every: must be 100ms or more, got 10ms"},
+		{"fleet resync below poll", "[fleet]\npoll_every = \"2s\"\nresync_every = \"1s\"\n", "FILE:3: fleet.resync_every: must be 1s or more and at least poll_every, got 1s"},
 		{"fleet empty origin", "[fleet]\norigins = [\"cscli\", \"\"]\n", "FILE:2: fleet.origins: \"\" is not an origin"},
 		{"fleet max decisions zero", "[fleet]\nmax_decisions = 0\n", "FILE:2: fleet.max_decisions: must be between 1 and 10000000, got 0"},
 		{"tls_cert alone", "[admin]\ntls_cert = \"/c\"\n", "FILE:2: admin.tls_cert: is set but admin.tls_key is not; set both or neither"},
@@ -430,7 +431,7 @@ func TestLoadFullFile(t *testing.T) {
 		Admin:   Admin{Listen: "[2001:db8::1]:9000", TLSCert: "/etc/sipprot/admin.crt", TLSKey: "/etc/sipprot/admin.key", Socket: "/srv/sipprot/ctl.sock"},
 		Metrics: Metrics{Listen: "[2001:db8::1]:9100", TLSCert: "/etc/sipprot/metrics.crt", TLSKey: "/etc/sipprot/metrics.key", BearerTokenFile: "/etc/sipprot/metrics.token"},
 		Fleet: Fleet{LAPIURL: "http://[2001:db8::5]:8080", MachineID: "pbx1", PasswordFile: "/etc/sipprot/lapi.pass",
-			APIKeyFile: "/etc/sipprot/lapi.key", PollEvery: Duration{2 * time.Second}, Origins: []string{"sipprot", "cscli", "CAPI"}, MaxDecisions: 50000},
+			APIKeyFile: "/etc/sipprot/lapi.key", PollEvery: Duration{2 * time.Second}, ResyncEvery: Duration{5 * time.Minute}, Origins: []string{"sipprot", "cscli", "CAPI"}, MaxDecisions: 50000},
 		Log: Log{Format: "json", Level: "debug"},
 	}
 	if !same(cfg, want) {

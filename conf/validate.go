@@ -149,6 +149,9 @@ func (d *decoder) validateFleet(f *Fleet) {
 	if f.PollEvery.Duration < 100*time.Millisecond {
 		d.at(key("poll_every"), "must be 100ms or more, got %s", f.PollEvery)
 	}
+	if f.ResyncEvery.Duration < time.Second || f.ResyncEvery.Duration < f.PollEvery.Duration {
+		d.at(key("resync_every"), "must be 1s or more and at least poll_every, got %s", f.ResyncEvery)
+	}
 	for i, o := range f.Origins {
 		if strings.TrimSpace(o) == "" || strings.ContainsAny(o, ", ") {
 			d.atElem(i, key("origins"), "%q is not an origin (like \"cscli\" or \"CAPI\")", o)

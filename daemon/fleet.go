@@ -42,7 +42,8 @@ type fleetState struct {
 func fleetConfig(c *conf.Config) (fleet.Config, error) {
 	f := c.Fleet
 	fc := fleet.Config{LAPIURL: f.LAPIURL, MachineID: f.MachineID, PollEvery: f.PollEvery.Duration,
-		Origins: f.Origins, MaxDecisions: f.MaxDecisions}
+		ResyncEvery: f.ResyncEvery.Duration,
+		Origins:     f.Origins, MaxDecisions: f.MaxDecisions}
 	if f.MachineID != "" {
 		pw, err := readSecret(f.PasswordFile, "fleet.password_file")
 		if err != nil {

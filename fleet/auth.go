@@ -51,7 +51,7 @@ func (c *Client) login(ctx context.Context, tok *jwt) error {
 	}
 	exp, err := time.Parse(time.RFC3339, res.Expire)
 	if err != nil {
-		exp = time.Now().Add(renewBefore * 2) // unknown: renew soon
+		exp = c.now().Add(renewBefore * 2) // unknown: renew soon
 	}
 	tok.token, tok.expire = res.Token, exp
 	c.logins.Add(1)
@@ -63,7 +63,7 @@ func (c *Client) login(ctx context.Context, tok *jwt) error {
 // missing or near expiry, and once more on a 401 (a restarted LAPI forgets
 // its tokens).
 func (c *Client) machineDo(ctx context.Context, tok *jwt, method, path string, body []byte) (int, []byte, error) {
-	if tok.token == "" || time.Until(tok.expire) < renewBefore {
+	if tok.token == "" || tok.expire.Sub(c.now()) < renewBefore {
 		if err := c.login(ctx, tok); err != nil {
 			return 0, nil, err
 		}

@@ -57,6 +57,10 @@ type Client struct {
 	seed []Decision // the set saved by the last run; the puller starts from it
 
 	lapiBack chan struct{} // the puller's word to the pusher that the LAPI answers again
+
+	// now is the clock the token's expiry is read on; tests move it to
+	// reach the renewal window without waiting out a LAPI token (1 h).
+	now func() time.Time
 }
 
 // Seed gives the client the decisions the caller held at its last stop
@@ -79,6 +83,7 @@ func New(cfg Config, onChange ChangeFunc) (*Client, error) {
 		onChange: onChange,
 		queue:    make(chan outboxEntry, queueLen),
 		lapiBack: make(chan struct{}, 1),
+		now:      time.Now,
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)

@@ -12,6 +12,7 @@ import (
 // Defaults applied by Config.withDefaults.
 const (
 	DefaultPollEvery      = time.Second
+	DefaultResyncEvery    = 10 * time.Minute
 	DefaultMaxDecisions   = 1_000_000
 	DefaultTimeout        = 5 * time.Second
 	DefaultStartupTimeout = 2 * time.Minute
@@ -58,6 +59,11 @@ type Config struct {
 	APIKey Secret
 	// PollEvery is the delay between two decision stream pulls.
 	PollEvery time.Duration
+	// ResyncEvery spaces full pulls (startup=true) between the deltas.
+	// CrowdSec 1.4's deltas can miss a decision written while a pull is
+	// answered (seen under a bulk import: a few hundred of 100,000 never
+	// came); the full pull brings in what a delta missed.
+	ResyncEvery time.Duration
 	// Origins lists the decision origins kept; an entry also matches the
 	// origins below it ("sipprot" matches "sipprot/pbx2").
 	Origins []string
@@ -108,6 +114,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.PollEvery < 100*time.Millisecond:
 		return bad("PollEvery", "below 100ms")
+	case c.ResyncEvery < c.PollEvery:
+		return bad("ResyncEvery", "below PollEvery")
 	case c.MaxDecisions < 1:
 		return bad("MaxDecisions", "below 1")
 	case c.Timeout <= 0:
@@ -128,6 +136,9 @@ func (c Config) Validate() error {
 func (c Config) withDefaults() Config {
 	if c.PollEvery == 0 {
 		c.PollEvery = DefaultPollEvery
+	}
+	if c.ResyncEvery == 0 {
+		c.ResyncEvery = max(DefaultResyncEvery, c.PollEvery)
 	}
 	if len(c.Origins) == 0 {
 		c.Origins = DefaultOrigins

@@ -31,6 +31,7 @@ func TestValidate(t *testing.T) {
 		{"slash in machine", func(c *Config) { c.MachineID = "a/b" }, "MachineID"},
 		{"no outbox", func(c *Config) { c.OutboxDir = "" }, "OutboxDir"},
 		{"fast poll", func(c *Config) { c.PollEvery = time.Millisecond }, "PollEvery"},
+		{"resync below poll", func(c *Config) { c.PollEvery, c.ResyncEvery = 2*time.Second, time.Second }, "ResyncEvery"},
 		{"negative max", func(c *Config) { c.MaxDecisions = -1 }, "MaxDecisions"},
 		{"bad origin", func(c *Config) { c.Origins = []string{"cscli,CAPI"} }, "Origins"},
 		{"negative timeout", func(c *Config) { c.Timeout = -1 }, "Timeout"},

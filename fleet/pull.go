@@ -33,8 +33,12 @@ func (c *Client) pullLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.PollEvery)
 	defer t.Stop()
 	startup := true
+	var lastFull time.Time
 	for {
 		err := p.pull(ctx, startup)
+		if err == nil && startup {
+			lastFull = time.Now()
+		}
 		if err != nil && ctx.Err() != nil {
 			return
 		}
@@ -49,7 +53,7 @@ func (c *Client) pullLoop(ctx context.Context) {
 			default:
 			}
 		}
-		startup = err != nil
+		startup = err != nil || time.Since(lastFull) >= c.cfg.ResyncEvery
 		p.publish(err)
 		select {
 		case <-ctx.Done():
@@ -72,10 +76,13 @@ func (p *puller) publish(err error) {
 
 func (p *puller) pull(ctx context.Context, startup bool) error {
 	c := p.c
-	path := "/v1/decisions/stream"
+	// dedup=false: by default the LAPI sends only the longest decision per
+	// address, and when that is this host's own (not enforced as a fleet
+	// block) another origin's shorter ban would never arrive.
+	path := "/v1/decisions/stream?dedup=false"
 	timeout := c.cfg.Timeout
 	if startup {
-		path += "?startup=true"
+		path += "&startup=true"
 		timeout = c.cfg.StartupTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -120,7 +127,7 @@ func (p *puller) applyStartup(r io.Reader, now time.Time) error {
 	em := p.emitter()
 	for pf, sl := range next.m {
 		osl, had := old.m[pf]
-		if !had || !sameEntry(osl.best(), sl.best()) {
+		if !had || !sameEntry(osl.best(&p.in), sl.best(&p.in)) {
 			d, _ := next.decision(pf)
 			em.add(d)
 		}

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -224,5 +226,90 @@ func TestSeedLiftsWhatWentAway(t *testing.T) {
 	rec.mu.Unlock()
 	if calls != 1 {
 		t.Errorf("%d change calls, want 1 (the lift only)", calls)
+	}
+}
+
+// Another origin's ban on an address this host also banned, for longer, is
+// still the one delivered: the caller does not enforce its own decisions,
+// so reporting the own one would leave the other origin's ban unenforced.
+// Once the other ban goes, the own one is delivered (and the caller stops
+// enforcing the address as a fleet block).
+func TestOtherOriginWinsOverOwn(t *testing.T) {
+	l := startLAPI(t)
+	rec := newRecorder()
+	cfg := pullConfig(l)
+	cfg.MachineID, cfg.Password, cfg.OutboxDir = testMachine, testPassword, t.TempDir()
+	c, err := New(cfg, rec.change)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runClient(t, c)
+	const ip, p = "192.0.2.50", "192.0.2.50/32"
+	// Own ban first and longer (10 h), then cscli's (1 h): both deltas.
+	if err := c.Push(Block{Addr: netip.MustParseAddr(ip), Reason: "failures", Until: time.Now().Add(10 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 30*time.Second, "the own decision", func() bool { d, ok := rec.get(p); return ok && d.Own })
+	l.cscli("decisions", "add", "-i", ip, "-d", "1h")
+	testutil.WaitFor(t, 30*time.Second, "the cscli decision to be the one delivered", func() bool {
+		d, ok := rec.get(p)
+		return ok && !d.Own && d.Origin == "cscli"
+	})
+	if st := c.Status(); st.InForce["cscli"] != 1 || st.InForce["sipprot/pbx1"] != 0 {
+		t.Errorf("in force by origin = %v, want the address counted under cscli", st.InForce)
+	}
+
+	// A restarted client gets both in one startup answer: same choice.
+	late := newRecorder()
+	cfg2 := cfg
+	cfg2.OutboxDir = t.TempDir()
+	c2, err := New(cfg2, late.change)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runClient(t, c2)
+	testutil.WaitFor(t, 30*time.Second, "the startup pull", func() bool { return c2.Status().PullConnected })
+	if d, ok := late.get(p); !ok || d.Own || d.Origin != "cscli" {
+		t.Errorf("startup delivered %+v (held %v), want the cscli decision", d, ok)
+	}
+
+	// The cscli ban deleted: the own one is what remains.
+	d, _ := rec.get(p)
+	l.cscli("decisions", "delete", "--id", strconv.FormatInt(d.ID, 10))
+	testutil.WaitFor(t, 30*time.Second, "the own decision back", func() bool { d, ok := rec.get(p); return ok && d.Own })
+}
+
+// A change no delta reports is caught by the periodic full pull: here a
+// decision deleted straight in the LAPI's database (the stream's deltas
+// only know deletions made through the API), standing for the decisions
+// CrowdSec 1.4's deltas miss under a bulk import. With ResyncEvery 1s it
+// is lifted; with the default (10 minutes) it stays, so the lift is the
+// resync's doing.
+func TestResyncCatchesWhatDeltasMiss(t *testing.T) {
+	if _, err := exec.LookPath("sqlite3"); err != nil {
+		t.Skip("sqlite3 not installed: cannot change the LAPI's database behind its back")
+	}
+	l := startLAPI(t)
+	l.cscli("decisions", "add", "-i", "203.0.113.8")
+	quick, slow := newRecorder(), newRecorder()
+	cfg := pullConfig(l)
+	cfg.ResyncEvery = time.Second
+	for _, c := range []struct {
+		cfg Config
+		rec *recorder
+	}{{cfg, quick}, {pullConfig(l), slow}} {
+		cl, err := New(c.cfg, c.rec.change)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runClient(t, cl)
+		testutil.WaitFor(t, 30*time.Second, "the decision", func() bool { _, ok := c.rec.get("203.0.113.8/32"); return ok })
+	}
+	if out, err := exec.Command("sqlite3", l.DBPath(), "PRAGMA busy_timeout = 10000; DELETE FROM decisions WHERE value = '203.0.113.8';").CombinedOutput(); err != nil {
+		t.Fatalf("sqlite3: %v\n%s", err, out)
+	}
+	testutil.WaitFor(t, 15*time.Second, "the resync to lift it", func() bool { _, ok := quick.get("203.0.113.8/32"); return !ok })
+	if _, ok := slow.get("203.0.113.8/32"); !ok {
+		t.Error("the client without a resync due lifted it too: the deltas do report it, so this test proves nothing")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -258,5 +259,42 @@ func TestSecretsNotLeaked(t *testing.T) {
 	}
 	if !strings.Contains(st.LastPushErr, "credentials") || !strings.Contains(st.LastPullErr, "403") {
 		t.Errorf("errors do not say what failed: push %q, pull %q", st.LastPushErr, st.LastPullErr)
+	}
+}
+
+// The machine token is replaced before it expires, not after a refusal:
+// with the client's clock moved to 3 minutes before the token's expiry
+// (the LAPI's "expire", one hour after the login), the next push logs in
+// first and is never refused; half an hour in, the token is kept.
+func TestTokenRenewedBeforeExpiry(t *testing.T) {
+	l := startLAPI(t)
+	var logs testutil.LogBuffer
+	cfg := pushConfig(l, t.TempDir())
+	cfg.Log = logs.Logger()
+	c, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offset atomic.Int64
+	c.now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	runClient(t, c)
+	push := func(ip string, n uint64) {
+		t.Helper()
+		_ = c.Push(Block{Addr: netip.MustParseAddr(ip), Reason: "flood", Until: time.Now().Add(time.Hour)})
+		testutil.WaitFor(t, 30*time.Second, "push "+ip, func() bool { return c.Status().Pushed == n })
+	}
+	push("192.0.2.30", 1)
+	offset.Store(int64(30 * time.Minute))
+	push("192.0.2.31", 2)
+	if got := c.Status().Logins; got != 1 {
+		t.Errorf("logins = %d half an hour into the token, want 1 (kept)", got)
+	}
+	offset.Store(int64(57 * time.Minute))
+	push("192.0.2.32", 3)
+	if got := c.Status().Logins; got != 2 {
+		t.Errorf("logins = %d 3 minutes before the token's expiry, want 2 (renewed)", got)
+	}
+	if logs.Contains("token refused") {
+		t.Errorf("the token was refused instead of renewed:\n%s", logs.String())
 	}
 }

@@ -52,15 +52,28 @@ type slot struct {
 	more []entry
 }
 
-// best is the decision enforced for the prefix: the one that lasts longest.
-func (s *slot) best() entry {
+// best is the decision enforced for the prefix: the one that lasts
+// longest among the other origins', or this host's own when it is alone.
+// The caller does not enforce its own decisions (they are its dynamic
+// blocks, which end with an unblock or block_time), so an own ban that
+// outlasts another origin's must not hide it.
+func (s *slot) best(in *interner) entry {
 	b := s.e
 	for _, e := range s.more {
-		if e.until > b.until {
+		if better(in, e, b) {
 			b = e
 		}
 	}
 	return b
+}
+
+// better reports whether e should be enforced rather than b.
+func better(in *interner, e, b entry) bool {
+	eo, bo := in.metas[e.meta].own, in.metas[b.meta].own
+	if eo != bo {
+		return bo
+	}
+	return e.until > b.until
 }
 
 func (s *slot) put(e entry) {
@@ -201,10 +214,10 @@ func (s *decisionSet) add(p netip.Prefix, e entry) bool {
 		s.byOrigin[s.in.metas[e.meta].origin]++
 		return true
 	}
-	before := sl.best()
+	before := sl.best(s.in)
 	sl.put(e)
 	s.m[p] = sl
-	s.recount(before, sl.best())
+	s.recount(before, sl.best(s.in))
 	return true
 }
 
@@ -214,14 +227,14 @@ func (s *decisionSet) remove(p netip.Prefix, id int64) (gone bool) {
 	if !ok {
 		return false
 	}
-	before := sl.best()
+	before := sl.best(s.in)
 	if sl.remove(id) {
 		delete(s.m, p)
 		s.byOrigin[s.in.metas[before.meta].origin]--
 		return true
 	}
 	s.m[p] = sl
-	s.recount(before, sl.best())
+	s.recount(before, sl.best(s.in))
 	return false
 }
 
@@ -238,7 +251,7 @@ func (s *decisionSet) decision(p netip.Prefix) (Decision, bool) {
 	if !ok {
 		return Decision{}, false
 	}
-	e := sl.best()
+	e := sl.best(s.in)
 	m := s.in.metas[e.meta]
 	return Decision{Prefix: p, Origin: m.origin, Scenario: m.scenario, Until: time.Unix(0, e.until), ID: e.id, Own: m.own}, true
 }

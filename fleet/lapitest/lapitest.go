@@ -182,14 +182,24 @@ func (l *LAPI) AddBouncer(name, key string) { l.Cscli("bouncers", "add", name, "
 // Cscli runs cscli on this LAPI's config and returns its standard output.
 func (l *LAPI) Cscli(args ...string) []byte {
 	l.t.Helper()
+	out, err := l.TryCscli(args...)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return out
+}
+
+// TryCscli is Cscli returning its failure (with cscli's output) instead of
+// failing the test.
+func (l *LAPI) TryCscli(args ...string) ([]byte, error) {
 	cmd := l.command(l.cli, append([]string{"-c", l.config, "--error"}, args...)...)
 	cmd.Dir = l.dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		l.t.Fatalf("cscli %v: %v\n%s%s", args, err, stdout.String(), stderr.String())
+		return stdout.Bytes(), fmt.Errorf("cscli %v: %w\n%s%s", args, err, stdout.String(), stderr.String())
 	}
-	return stdout.Bytes()
+	return stdout.Bytes(), nil
 }
 
 // Start runs the LAPI alone (-no-cs: no agent; -no-capi: no Central API)
@@ -229,6 +239,9 @@ func (l *LAPI) Start() {
 	}
 	l.t.Fatalf("crowdsec did not answer on %s within 60s\n%s", l.URL, l.Log())
 }
+
+// DBPath is the LAPI's SQLite database.
+func (l *LAPI) DBPath() string { return filepath.Join(l.dir, "data", "crowdsec.db") }
 
 // Log is what the LAPI printed.
 func (l *LAPI) Log() string {
