@@ -46,15 +46,15 @@ type Stats struct {
 // Stats returns a snapshot of the counters.
 func (e *Engine) Stats() Stats {
 	s := Stats{
-		Packets:     e.stats.packets.Load(),
-		SIPMessages: e.stats.sipMessages.Load(),
-		Malformed:   e.stats.malformed.Load(),
-		EventsLost:  e.events.lost.Load(),
+		Packets:       e.stats.packets.Load(),
+		SIPMessages:   e.stats.sipMessages.Load(),
+		Malformed:     e.stats.malformed.Load(),
+		EventsLost:    e.events.lost.Load(),
 		Unbound:       e.stats.unbound.Load(),
 		ProvenRefused: e.stats.provenRefused.Load(),
-		Accepted:    map[Reason]uint64{},
-		Dropped:     map[Reason]uint64{},
-		Blocks:      map[Reason]uint64{},
+		Accepted:      map[Reason]uint64{},
+		Dropped:       map[Reason]uint64{},
+		Blocks:        map[Reason]uint64{},
 	}
 	for r := Reason(0); r < numReasons; r++ {
 		if v := e.stats.accepted[r].Load(); v > 0 {
