@@ -311,7 +311,10 @@ func (e *Engine) judge(r *rules, p *packet.Parsed, m *sipparse.Message, now int6
 // k by the PBX. A nonce in use stays in the table: a phone answering the
 // same challenge again (nonce count) keeps it fresh.
 func (e *Engine) boundLocked(sh *shard, k addrKey, m *sipparse.Message) bool {
-	if _, ok := sh.nonces.get(e.nonceKey(k, m.Nonce)); ok && m.Nonce != "" {
+	if m.Nonce == "" {
+		return false // MoreNonces is nil too
+	}
+	if _, ok := sh.nonces.get(e.nonceKey(k, m.Nonce)); ok {
 		return true
 	}
 	for _, n := range m.MoreNonces {

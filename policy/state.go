@@ -68,8 +68,14 @@ func (s *source) failures(now int64) int {
 // answer (rebinding after an idle UDP timeout, or one phone's traffic
 // spread over several mappings), and what a forger lacks is the nonce,
 // not the port. Failures are counted per address anyway.
+//
+// A nonce stays bound for as long as the table keeps it, whatever its
+// age: the PBX still checks the password behind a stale nonce (Kamailio
+// answers a right one with stale=true), so an age limit would give a
+// guesser a way to guess uncounted. Only the table's bound (least
+// recently issued or used out first) ends a binding.
 type issued struct {
-	at int64 // unix ns the challenge went out, for the nonce's age
+	at int64 // unix ns the challenge went out: the nonce's age, not a limit
 }
 
 // block is a source's dynamic block. It outlives the block itself to
