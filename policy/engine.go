@@ -341,7 +341,11 @@ func (e *Engine) issueLocked(sh *shard, k addrKey, m *sipparse.Message, now int6
 // response counts a failure against the client the response goes to, when
 // it ends a request that the engine let through: 403 and 404 always, 401
 // and 407 only if the request carried credentials (a phone's first,
-// credential-less REGISTER is challenged normally).
+// credential-less REGISTER is challenged normally). With BindNonces it
+// also records the response's challenges as issued to the client, counts
+// 401/407/403 to credentials only for a nonce bound to the client, proves
+// the client on a 2xx to such a request, and leaves the 404s and 403s of
+// a proven client uncounted.
 func (e *Engine) response(r *rules, client netip.Addr, m *sipparse.Message, now int64) {
 	if m.Status < 200 {
 		return
