@@ -198,6 +198,8 @@ func BuildReport(dir string, day time.Time, loc *time.Location) (Report, int, er
 			for a, n := range e.BySource {
 				source(a.Unmap()).dropped += n
 			}
+			r.UnboundCredentials += e.UnboundCredentials
+			r.ProvenRefused += e.ProvenRefused
 		}
 	})
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {

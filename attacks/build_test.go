@@ -84,7 +84,7 @@ func TestBuildReportEmptyDay(t *testing.T) {
 	}
 	b, _ := json.Marshal(r)
 	want := `{"date":"2026-03-14","attacks":0,"attacks_by_reason":{},"blocks_made":0,"made_permanent":0,"blocks_lifted":0,` +
-		`"dropped":0,"dropped_by_reason":{},"top_sources":[],"hours":[{"hour":0,"attacks":0,"blocks_lifted":0,"dropped":0},`
+		`"dropped":0,"dropped_by_reason":{},"unbound_credentials":0,"failures_refused_proven":0,"top_sources":[],"hours":[{"hour":0,"attacks":0,"blocks_lifted":0,"dropped":0},`
 	if string(b[:len(want)]) != want {
 		t.Errorf("JSON:\n%s\nwant prefix\n%s", b, want)
 	}
@@ -115,7 +115,7 @@ func TestReportJSONKeys(t *testing.T) {
 		want []string
 	}{
 		{"report", doc, []string{"attacks", "attacks_by_reason", "blocks_lifted", "blocks_made", "date", "dropped",
-			"dropped_by_reason", "hours", "made_permanent", "top_sources"}},
+			"dropped_by_reason", "failures_refused_proven", "hours", "made_permanent", "top_sources", "unbound_credentials"}},
 		{"source", sources[0], []string{"blocks", "country", "dropped", "ip", "permanent", "reason", "user_agent"}},
 		{"hour", hours[0], []string{"attacks", "blocks_lifted", "dropped", "hour"}},
 	} {

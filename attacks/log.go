@@ -61,7 +61,9 @@ var ErrPrune = errors.New("attack log: prune")
 
 // Entry is one line of the attack log as read back. Block and lift
 // lines fill IP and Reason (block lines also UserAgent, Country, Permanent
-// and Count); drops lines fill ByReason and BySource.
+// and Count); drops lines fill ByReason and BySource, and the counters of
+// forged-looking traffic that made no failure (absent before sipprot
+// counted them: read as 0).
 type Entry struct {
 	At        time.Time             `json:"at"`
 	Event     string                `json:"event"`
@@ -73,6 +75,10 @@ type Entry struct {
 	Count     int                   `json:"count"`
 	ByReason  map[string]uint64     `json:"by_reason"`
 	BySource  map[netip.Addr]uint64 `json:"by_source"`
+	// UnboundCredentials and ProvenRefused: see policy.Stats (Unbound,
+	// ProvenRefused).
+	UnboundCredentials uint64 `json:"unbound_credentials"`
+	ProvenRefused      uint64 `json:"failures_refused_proven"`
 }
 
 // The lines as written: one struct per kind, so each has exactly its keys.
@@ -95,10 +101,12 @@ type liftLine struct {
 }
 
 type dropsLine struct {
-	At       time.Time             `json:"at"`
-	Event    string                `json:"event"`
-	ByReason map[string]uint64     `json:"by_reason"`
-	BySource map[netip.Addr]uint64 `json:"by_source"`
+	At                 time.Time             `json:"at"`
+	Event              string                `json:"event"`
+	ByReason           map[string]uint64     `json:"by_reason"`
+	BySource           map[netip.Addr]uint64 `json:"by_source"`
+	UnboundCredentials uint64                `json:"unbound_credentials,omitempty"`
+	ProvenRefused      uint64                `json:"failures_refused_proven,omitempty"`
 }
 
 // Log appends the engine's events to the day files. Record and Flush
@@ -133,7 +141,10 @@ type dropBucket struct {
 	last     time.Time // the latest drop it counts
 	total    uint64
 	byReason [policy.NumReasons]uint64
-	bySource map[netip.Addr]uint64
+	// unbound and provenRefused ride on the drops line: they are per-packet
+	// counters too, and a forged flood must not cost a line per request.
+	unbound, provenRefused uint64
+	bySource               map[netip.Addr]uint64
 }
 
 // Open opens the attack log under dir/attacks, creating the
@@ -194,7 +205,7 @@ func (l *Log) Record(ev policy.Event) {
 func (l *Log) RecordDrops(s *policy.DropSample) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed || s.Total() == 0 {
+	if l.closed || s.Total() == 0 && s.Unbound == 0 && s.ProvenRefused == 0 {
 		return
 	}
 	at := s.At.Round(0) // the day follows the wall clock, not the monotonic one
@@ -206,6 +217,8 @@ func (l *Log) RecordDrops(s *policy.DropSample) {
 		b.byReason[r] += n
 		b.total += n
 	}
+	b.unbound += s.Unbound
+	b.provenRefused += s.ProvenRefused
 	if at.After(b.last) {
 		b.last = at
 	}
@@ -307,8 +320,9 @@ func (l *Log) takeDrops(all bool) {
 			kept = append(kept, b)
 			continue
 		}
-		if b.total > 0 {
-			line := dropsLine{At: b.last.In(l.loc), Event: LineDrops, ByReason: make(map[string]uint64), BySource: b.bySource}
+		if b.total > 0 || b.unbound > 0 || b.provenRefused > 0 {
+			line := dropsLine{At: b.last.In(l.loc), Event: LineDrops, ByReason: make(map[string]uint64), BySource: b.bySource,
+				UnboundCredentials: b.unbound, ProvenRefused: b.provenRefused}
 			for r, n := range b.byReason {
 				if n > 0 {
 					line.ByReason[policy.Reason(r).String()] += n
@@ -320,7 +334,7 @@ func (l *Log) takeDrops(all bool) {
 		}
 		clear(b.bySource)
 		b.byReason = [policy.NumReasons]uint64{}
-		b.total = 0
+		b.total, b.unbound, b.provenRefused = 0, 0, 0
 		l.spare = append(l.spare, b)
 	}
 	clear(l.buckets[len(kept):])

@@ -3,6 +3,7 @@ package attacks
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -455,5 +456,40 @@ func BenchmarkRecordDrops(b *testing.B) {
 	for b.Loop() {
 		s.At = s.At.Add(time.Nanosecond)
 		l.RecordDrops(s)
+	}
+}
+
+// The counts of forged-looking traffic (credentials answering no challenge
+// of their source, scans refused for a proven source) ride on the drops
+// lines, even in an hour that dropped nothing, and add up in the report;
+// a drops line written before they existed reads as 0 of each.
+func TestAttackLogForgedCounts(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir)
+	l.RecordDrops(&policy.DropSample{At: at(14, 9, 0), Unbound: 1000, ProvenRefused: 400})
+	l.RecordDrops(&policy.DropSample{At: at(14, 9, 1), Unbound: 1000, ProvenRefused: 600})
+	l.FlushAll()
+	s := dropEv(scanner, policy.ReasonDeny, at(14, 10, 0))
+	s.Unbound = 5
+	l.RecordDrops(s)
+	l.Close()
+	lines := dayLines(t, dir, "2026-03-14")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"unbound_credentials":2000,"failures_refused_proven":1000`) ||
+		!strings.Contains(lines[1], `"unbound_credentials":5}`) {
+		t.Fatalf("lines:\n%s", strings.Join(lines, "\n"))
+	}
+	// A line of an older sipprot, without the counts.
+	f, err := os.OpenFile(Path(dir, "2026-03-14"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(f, `{"at":"2026-03-14T11:00:00+01:00","event":"drops","by_reason":{"deny":2},"by_source":{"203.0.113.5":2}}`)
+	f.Close()
+	r, skipped, err := BuildReport(dir, at(14, 0, 0), zone)
+	if err != nil || skipped != 0 {
+		t.Fatalf("skipped %d, %v", skipped, err)
+	}
+	if r.UnboundCredentials != 2005 || r.ProvenRefused != 1000 || r.Dropped != 3 {
+		t.Errorf("report: unbound %d, proven refused %d, dropped %d; want 2005, 1000, 3", r.UnboundCredentials, r.ProvenRefused, r.Dropped)
 	}
 }

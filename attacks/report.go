@@ -23,6 +23,12 @@ type Report struct {
 	// name (allow never appears; deny, dynamic, country, …).
 	Dropped         uint64            `json:"dropped"`
 	DroppedByReason map[string]uint64 `json:"dropped_by_reason"`
+	// UnboundCredentials counts requests whose credentials answered no
+	// challenge the PBX sent to their source, and ProvenRefused the 404s
+	// and 403s not counted against a source that had authenticated: what
+	// forged source addresses tried, and could not get blocked.
+	UnboundCredentials uint64 `json:"unbound_credentials"`
+	ProvenRefused      uint64 `json:"failures_refused_proven"`
 	// TopSources are the sources with the most blocks, then the most
 	// dropped packets, at most ReportTopSources of them.
 	TopSources []Source `json:"top_sources"`

@@ -67,6 +67,16 @@ func writeReportJSON(w io.Writer, r attacks.Report) error {
 	return nil
 }
 
+// writeForged prints the counts of forged-looking traffic that made no
+// failure, only on days that had some.
+func writeForged(b *strings.Builder, r attacks.Report) {
+	if r.UnboundCredentials == 0 && r.ProvenRefused == 0 {
+		return
+	}
+	fmt.Fprintf(b, "Credentials answering no challenge sent to their source: %d\n", r.UnboundCredentials)
+	fmt.Fprintf(b, "Failures refused for a proven source: %d\n", r.ProvenRefused)
+}
+
 // writeReportText prints the report for an operator. A quiet day is one
 // line, not 24 rows of zeros; any other day has every section and all 24
 // hours, so days compare at a glance.
@@ -82,6 +92,7 @@ func writeReportText(w io.Writer, r attacks.Report) error {
 		if r.BlocksLifted > 0 {
 			fmt.Fprintf(&b, "Blocks lifted: %d\n", r.BlocksLifted)
 		}
+		writeForged(&b, r)
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
@@ -92,6 +103,7 @@ func writeReportText(w io.Writer, r attacks.Report) error {
 		{"Blocks lifted", itoa(r.BlocksLifted)},
 		{"Packets dropped", utoa(r.Dropped)},
 	})
+	writeForged(&b, r)
 
 	b.WriteString("\nAttacks per reason\n")
 	writeCounts(&b, r.AttacksByReason)

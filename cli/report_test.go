@@ -156,7 +156,7 @@ func TestReportJSONKeys(t *testing.T) {
 		}
 		slices.Sort(keys)
 		want := []string{"attacks", "attacks_by_reason", "blocks_lifted", "blocks_made", "date", "dropped",
-			"dropped_by_reason", "hours", "made_permanent", "top_sources"}
+			"dropped_by_reason", "failures_refused_proven", "hours", "made_permanent", "top_sources", "unbound_credentials"}
 		if !slices.Equal(keys, want) {
 			t.Errorf("%s: keys %v, want %v", date, keys, want)
 		}
@@ -188,5 +188,24 @@ func TestReportDefaultDate(t *testing.T) {
 	out := f.run("report")
 	if !strings.HasPrefix(out, "sipprot attack report for 2026-03-15 (Sunday)\n") || !strings.Contains(out, "quiet day") {
 		t.Errorf("%s", out)
+	}
+}
+
+// The counts of forged-looking traffic are printed on a day that had
+// some, quiet or not, and nowhere else (the goldens have none).
+func TestReportTextForged(t *testing.T) {
+	for _, r := range []attacks.Report{
+		{Date: "2026-03-14", UnboundCredentials: 2000, ProvenRefused: 1000},
+		{Date: "2026-03-14", Attacks: 1, BlocksMade: 1, UnboundCredentials: 2000, ProvenRefused: 1000,
+			AttacksByReason: map[string]int{"failures": 1}, DroppedByReason: map[string]uint64{}},
+	} {
+		var b strings.Builder
+		if err := writeReportText(&b, r); err != nil {
+			t.Fatal(err)
+		}
+		want := "Credentials answering no challenge sent to their source: 2000\nFailures refused for a proven source: 1000\n"
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks the forged counts:\n%s", b.String())
+		}
 	}
 }

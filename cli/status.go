@@ -108,6 +108,12 @@ func writeDaemonLine(w io.Writer, st *control.Status, now time.Time) {
 	// Always shown, 0 included: the operator can see that no block went
 	// without its email and attack-log line.
 	fmt.Fprintf(w, "block events lost: %d\n", st.EventsLost)
+	// Shown once there is something to show: forged failures that could
+	// not get a source blocked.
+	if st.UnboundCredentials > 0 || st.ProvenRefused > 0 {
+		fmt.Fprintf(w, "credentials answering no challenge sent to their source: %d; failures refused for a proven source: %d\n",
+			st.UnboundCredentials, st.ProvenRefused)
+	}
 	for _, name := range slices.Sorted(maps.Keys(st.Failed)) {
 		fmt.Fprintf(w, "service %s: FAILED: %s (the rest runs; restart sipprot to retry it)\n", name, st.Failed[name])
 	}

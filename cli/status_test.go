@@ -90,11 +90,13 @@ func TestStatusGolden(t *testing.T) {
 func TestDaemonLineLostAndFailed(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	st := &control.Status{Running: true, PID: 42, Started: now.Add(-time.Hour), Updated: now, Packets: 9, EventsLost: 3,
+		UnboundCredentials: 2000, ProvenRefused: 1000,
 		Failed: map[string]string{"web": "listen tcp 127.0.0.1:8088: bind: address already in use", "control": "not a directory"}}
 	var b bytes.Buffer
 	writeDaemonLine(&b, st, now)
 	want := "daemon: running (pid 42, since 2026-05-01T11:00:00Z), 9 packets judged\n" +
 		"block events lost: 3\n" +
+		"credentials answering no challenge sent to their source: 2000; failures refused for a proven source: 1000\n" +
 		"service control: FAILED: not a directory (the rest runs; restart sipprot to retry it)\n" +
 		"service web: FAILED: listen tcp 127.0.0.1:8088: bind: address already in use (the rest runs; restart sipprot to retry it)\n"
 	if b.String() != want {

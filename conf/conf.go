@@ -51,7 +51,16 @@ type SIP struct {
 	BlockedCountries  []Country   `toml:"blocked_countries"`
 	RequestsPerSecond int         `toml:"requests_per_second"`
 	DropMalformed     bool        `toml:"drop_malformed"`
+	BindNonces        bool        `toml:"bind_nonces"`
+	UnboundNonce      string      `toml:"unbound_nonce"`
 }
+
+// What to do with a request whose credentials answer no challenge the PBX
+// sent to its source ([sip] unbound_nonce).
+const (
+	UnboundCount = "count" // count it, let the PBX answer it
+	UnboundDrop  = "drop"  // drop it (never a block: the source may be forged)
+)
 
 // GeoIP is the [geoip] section: the country database and its updates.
 type GeoIP struct {

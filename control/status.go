@@ -30,6 +30,13 @@ type Status struct {
 	// EventsLost counts block and unblock events the daemon could not
 	// keep (its consumer stopped reading): 0 unless something is wrong.
 	EventsLost uint64 `json:"events_lost"`
+	// UnboundCredentials counts requests whose credentials answer no
+	// challenge the PBX sent to their source ([sip] bind_nonces): forged
+	// requests, or phones holding a challenge from before sipprot started.
+	UnboundCredentials uint64 `json:"unbound_credentials"`
+	// ProvenRefused counts 404s and 403s (scans) not counted as failures
+	// because their source had authenticated within block_time.
+	ProvenRefused uint64 `json:"failures_refused_proven"`
 	// Failed names each service (web, control, lists, geoip, queues) that
 	// could not start or stopped serving, with why.
 	Failed map[string]string `json:"failed,omitempty"`

@@ -596,7 +596,8 @@ func (d *Daemon) logStats() {
 		return
 	}
 	s := d.engine.Stats()
-	args := []any{"packets", s.Packets, "sip_messages", s.SIPMessages, "malformed", s.Malformed, "events_lost", s.EventsLost}
+	args := []any{"packets", s.Packets, "sip_messages", s.SIPMessages, "malformed", s.Malformed, "events_lost", s.EventsLost,
+		"unbound_credentials", s.Unbound, "failures_refused_proven", s.ProvenRefused}
 	for r, n := range s.Dropped {
 		args = append(args, "dropped_"+r.String(), n)
 	}

@@ -27,7 +27,8 @@ func ReadStatus(dir string) (*Status, error) { return control.ReadStatus(dir) }
 func (d *Daemon) status(running bool) Status {
 	s := d.engine.Stats()
 	st := Status{PID: os.Getpid(), Running: running, Started: d.started, Updated: time.Now(), Config: d.config().Source(),
-		Queues: d.queues.Health(), Packets: s.Packets, Dropped: map[string]int64{}, Malformed: s.Malformed, EventsLost: s.EventsLost}
+		Queues: d.queues.Health(), Packets: s.Packets, Dropped: map[string]int64{}, Malformed: s.Malformed, EventsLost: s.EventsLost,
+		UnboundCredentials: s.Unbound, ProvenRefused: s.ProvenRefused}
 	for r, n := range s.Dropped {
 		st.Dropped[r.String()] = int64(n)
 	}

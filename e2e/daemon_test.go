@@ -37,6 +37,7 @@ type daemonConfig struct {
 	geoipEvery    time.Duration // [geoip] update_every (0 = default)
 	guardPPS      int           // [queue] guard_pps (0 = default)
 	extra         string        // more tables, appended as they are
+	noBindNonces  bool          // [sip] bind_nonces = false
 }
 
 // write writes the config file and its list files into dir and returns
@@ -54,6 +55,9 @@ func (c daemonConfig) write(t *testing.T, dir, name string) string {
 	var countries, geoip string
 	if len(c.countries) > 0 {
 		countries = fmt.Sprintf("blocked_countries = [\"%s\"]\n", strings.Join(c.countries, `", "`))
+	}
+	if c.noBindNonces {
+		countries += "bind_nonces = false\n"
 	}
 	if c.geoipURL != "" {
 		geoip += fmt.Sprintf("update_url = %q\n", c.geoipURL)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,6 +31,10 @@ func testFlood(t *testing.T, s *setup) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	// Like a real guesser, the flooder answers a challenge it received:
+	// credentials answering none would not be password guesses, and
+	// sipprot would not count their 401s as failures ([sip] bind_nonces).
+	nonce := challengeNonce(t, conn)
 	const senders, length = 2, 4 * time.Second
 	var sent atomic.Int64
 	deadline := time.Now().Add(length)
@@ -43,9 +48,9 @@ func testFlood(t *testing.T, s *setup) {
 				buf = fmt.Appendf(buf[:0], "REGISTER sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s:5090;branch=z9hG4bK-f%d-%d;rport\r\n"+
 					"Max-Forwards: 70\r\nFrom: <sip:1002@%s>;tag=f%d\r\nTo: <sip:1002@%s>\r\nCall-ID: flood-%d-%d@%s\r\nCSeq: 1 REGISTER\r\n"+
 					"Contact: <sip:1002@%s:5090>\r\nUser-Agent: %s\r\n"+
-					"Authorization: Digest username=\"1002\", realm=\"%s\", nonce=\"00\", uri=\"sip:%s\", response=\"00000000000000000000000000000000\"\r\n"+
+					"Authorization: Digest username=\"1002\", realm=\"%s\", nonce=\"%s\", uri=\"sip:%s\", response=\"00000000000000000000000000000000\"\r\n"+
 					"Expires: 60\r\nContent-Length: 0\r\n\r\n",
-					pbx4, floodIP, g, i, pbx4, g, pbx4, g, i, floodIP, floodIP, ordinaryUA, pbx4, pbx4)
+					pbx4, floodIP, g, i, pbx4, g, pbx4, g, i, floodIP, floodIP, ordinaryUA, pbx4, nonce, pbx4)
 				if _, err := conn.Write(buf); err == nil {
 					sent.Add(1)
 				}
@@ -77,4 +82,33 @@ func testFlood(t *testing.T, s *setup) {
 	if bs := s.d.blocksOf(t, natIP); len(bs) > 0 {
 		t.Errorf("the office's NAT address %s was blocked: %v", natIP, bs)
 	}
+}
+
+var nonceRE = regexp.MustCompile(`(?i)\bnonce="([^"]+)"`)
+
+// challengeNonce sends a REGISTER without credentials on conn and returns
+// the nonce of Kamailio's 401.
+func challengeNonce(t *testing.T, conn *net.UDPConn) string {
+	t.Helper()
+	req := fmt.Sprintf("REGISTER sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s:5090;branch=z9hG4bK-fch;rport\r\n"+
+		"Max-Forwards: 70\r\nFrom: <sip:1002@%s>;tag=fch\r\nTo: <sip:1002@%s>\r\nCall-ID: flood-challenge@%s\r\nCSeq: 1 REGISTER\r\n"+
+		"Contact: <sip:1002@%s:5090>\r\nUser-Agent: %s\r\nExpires: 60\r\nContent-Length: 0\r\n\r\n",
+		pbx4, floodIP, pbx4, pbx4, floodIP, floodIP, ordinaryUA)
+	buf := make([]byte, 4096)
+	for range 3 {
+		if _, err := conn.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		conn.SetReadDeadline(time.Now().Add(time.Second))
+		n, err := conn.Read(buf)
+		if err != nil {
+			continue
+		}
+		if m := nonceRE.FindSubmatch(buf[:n]); m != nil {
+			conn.SetReadDeadline(time.Time{})
+			return string(m[1])
+		}
+	}
+	t.Fatalf("no challenge from Kamailio to %s", floodIP)
+	return ""
 }

@@ -85,6 +85,8 @@ var (
 	dBlocks      = desc("blocks_total", "Dynamic blocks made, by the reason that made them.", "reason")
 	dInForce     = desc("blocks_in_force", "Blocks in force now: temporary and permanent dynamic blocks, and the fleet's.", "kind")
 	dEventsLost  = desc("block_events_lost_total", "Block and unblock events lost because their consumer stopped reading.")
+	dUnbound     = desc("unbound_credentials_total", "Requests whose credentials answer no challenge the PBX sent to their source address (forged, or from before sipprot started): their 401/407/403 is not a failure.")
+	dProvenRef   = desc("failures_refused_proven_total", "404s and 403s to requests without credentials not counted as failures because their source had authenticated within block_time.")
 	dQPackets    = desc("queue_packets_total", "Packets verdicted by each NFQUEUE, by verdict.", "queue", "verdict")
 	dQUndecod    = desc("queue_undecodable_packets_total", "Queued packets that were not valid IP.", "queue")
 	dQErrors     = desc("queue_netlink_errors_total", "Netlink errors the queue's reader survived (ENOBUFS among them).", "queue")
@@ -120,7 +122,7 @@ type collector struct {
 // Describe sends every metric's description, so the registry checks
 // their names and labels once.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{dPackets, dSIP, dMalformed, dBlocks, dInForce, dEventsLost,
+	for _, d := range []*prometheus.Desc{dPackets, dSIP, dMalformed, dBlocks, dInForce, dEventsLost, dUnbound, dProvenRef,
 		dQPackets, dQUndecod, dQErrors, dQENOBUFS, dQLost, dQReopens, dQKernel, dQWaiting, dQHealthy,
 		dLatency, dListSize, dGeoIPAge, dGeoIPBuild, dMailPending, dMailLast, dMailLastOK, dService,
 		dFleetUp, dFleetLast, dFleetOrigin, dFleetOutbox, dFleetPushed, dFleetRefuse, dFleetNotSh, dBuild} {
@@ -149,6 +151,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(dSIP, s.Engine.SIPMessages)
 	counter(dMalformed, s.Engine.Malformed)
 	counter(dEventsLost, s.Engine.EventsLost)
+	counter(dUnbound, s.Engine.Unbound)
+	counter(dProvenRef, s.Engine.ProvenRefused)
 	fleet := 0
 	if s.Fleet != nil {
 		fleet = s.Fleet.Enforced

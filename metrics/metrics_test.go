@@ -20,7 +20,7 @@ func full() Snapshot {
 	lat.Counts[0], lat.Counts[3], lat.Counts[len(lat.Counts)-1] = 90, 9, 1
 	lat.Sum = 200 * time.Millisecond
 	return Snapshot{
-		Engine: policy.Stats{Packets: 130, SIPMessages: 120, Malformed: 2, EventsLost: 0,
+		Engine: policy.Stats{Packets: 130, SIPMessages: 120, Malformed: 2, EventsLost: 0, Unbound: 2000, ProvenRefused: 1000,
 			Accepted: map[policy.Reason]uint64{policy.ReasonNone: 100, policy.ReasonAllow: 5},
 			Dropped:  map[policy.Reason]uint64{policy.ReasonDynamic: 20, policy.ReasonUserAgent: 3, policy.ReasonFleet: 2},
 			Blocks:   map[policy.Reason]uint64{policy.ReasonUserAgent: 3}},
@@ -57,6 +57,8 @@ func TestExport(t *testing.T) {
 		`sipprot_blocks_in_force{kind="permanent"} 1`,
 		`sipprot_blocks_in_force{kind="fleet"} 3`,
 		`sipprot_block_events_lost_total 0`,
+		`sipprot_unbound_credentials_total 2000`,
+		`sipprot_failures_refused_proven_total 1000`,
 		`sipprot_queue_packets_total{queue="0",verdict="drop"} 25`,
 		`sipprot_queue_enobufs_total{queue="0"} 1`,
 		`sipprot_queue_lost_packets_total{queue="0"} 4`,

@@ -96,6 +96,26 @@ func BenchmarkRegister(b *testing.B) {
 			}
 		}
 	})
+	// decide_bound is a phone answering its own challenge: the nonce is
+	// found in the table (decide's is not: it counts as unbound).
+	b.Run("decide_bound", func(b *testing.B) {
+		w := &world{t: b, clock: NewManualClock(t0)}
+		cfg := DefaultConfig()
+		cfg.UserAgents = []string{"friendly-scanner", "sipvicious", "sipcli", "sip-scan", "vaxsipuseragent", "sundayddr", "iwar", "sipsak", "pplsip", "smap"}
+		w.e = New(cfg, w.clock)
+		w.challenged("198.51.100.20")
+		p := &packet.Parsed{Src: netip.MustParseAddr("198.51.100.20"), Dst: pbx, SrcPort: 5060, DstPort: 5060,
+			Proto: packet.UDP, Payload: benchRegister}
+		b.ReportAllocs()
+		for b.Loop() {
+			if d := w.e.Decide(p); d.Verdict != Accept {
+				b.Fatal(d)
+			}
+		}
+		if st := w.e.Stats(); st.Unbound != 0 {
+			b.Fatalf("%d unbound: the nonce was not bound", st.Unbound)
+		}
+	})
 }
 
 // TestMemoryMillionSources measures the state of 1,000,000 distinct

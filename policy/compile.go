@@ -29,6 +29,8 @@ func Compile(c *conf.Config) Config {
 	}
 	pc.RequestsPerSecond = float64(c.SIP.RequestsPerSecond)
 	pc.DropMalformed = c.SIP.DropMalformed
+	pc.BindNonces = c.SIP.BindNonces
+	pc.DropUnbound = c.SIP.UnboundNonce == conf.UnboundDrop
 	pc.TFTP = c.TFTP.Enabled
 	pc.TFTPPerMinute = c.TFTP.PerMinute
 	pc.TFTPBurst = c.TFTP.Burst

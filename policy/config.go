@@ -27,6 +27,17 @@ type Config struct {
 	RequestsPerSecond float64
 	// DropMalformed drops payloads on SIP ports that are not SIP.
 	DropMalformed bool
+	// BindNonces counts a 401/407/403 to a request with credentials as a
+	// failure only when the request answers a nonce the PBX issued to the
+	// request's own source address, and makes a source that authenticated
+	// with such a nonce proven for BlockTime: scans (404, 403 without
+	// credentials) never block a proven source. Forged source addresses
+	// then cannot get a victim blocked. Off, failures count as before.
+	BindNonces bool
+	// DropUnbound drops (reason unbound_nonce) a request whose credentials
+	// answer no nonce the PBX issued to its source, instead of only
+	// counting it. It has no effect without BindNonces.
+	DropUnbound bool
 	// TFTP turns on the per-source TFTP rate limit (UDP 69).
 	TFTP                     bool
 	TFTPPerMinute, TFTPBurst int
@@ -35,6 +46,7 @@ type Config struct {
 	MaxSources      int // per-source counters (failures, flood, TFTP)
 	MaxBlocks       int // dynamic blocks, including remembered block counts
 	MaxTransactions int // requests awaiting their final response
+	MaxNonces       int // nonces the PBX issued, with the address they went to
 	MaxStreams      int // TCP connections being reassembled
 	MaxStreamBuffer int // bytes buffered per TCP connection
 	// EventQueue bounds the block and unblock events waiting for their
@@ -56,6 +68,8 @@ func DefaultConfig() Config {
 		MaxSources:        1 << 20,
 		MaxBlocks:         1 << 20,
 		MaxTransactions:   1 << 18,
+		MaxNonces:         1 << 18,
+		BindNonces:        true,
 		MaxStreams:        1024,
 		MaxStreamBuffer:   64 << 10,
 		EventQueue:        DefaultEventQueue,

@@ -36,6 +36,7 @@ const (
 	ReasonFailures
 	ReasonFlood
 	ReasonMalformed
+	ReasonUnboundNonce
 	numReasons
 )
 
@@ -55,6 +56,9 @@ var reasonNames = [numReasons]string{
 	ReasonFailures:  "failures",
 	ReasonFlood:     "flood",
 	ReasonMalformed: "malformed",
+	// ReasonUnboundNonce: credentials answering no challenge the PBX sent
+	// to the source, dropped only with [sip] unbound_nonce = "drop".
+	ReasonUnboundNonce: "unbound_nonce",
 }
 
 // String returns the reason's stable lower_snake_case name.
@@ -68,7 +72,7 @@ func (r Reason) String() string {
 // DropReasons lists the reasons a packet can be dropped for, in the order
 // reports print them.
 func DropReasons() []Reason {
-	return []Reason{ReasonAllow, ReasonDeny, ReasonDynamic, ReasonFleet, ReasonCountry, ReasonUserAgent, ReasonFailures, ReasonFlood, ReasonTFTP, ReasonMalformed}
+	return []Reason{ReasonAllow, ReasonDeny, ReasonDynamic, ReasonFleet, ReasonCountry, ReasonUserAgent, ReasonFailures, ReasonFlood, ReasonTFTP, ReasonMalformed, ReasonUnboundNonce}
 }
 
 // ParseReason maps a reason name back to its value.

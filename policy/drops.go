@@ -23,7 +23,7 @@ func (sh *shard) countDrop(k addrKey) {
 // tallied are the reasons whose drops are sampled: those that drop a
 // packet without making a block. A packet that makes a block (User-Agent,
 // failures, flood) is its block event, not a drop.
-var tallied = [...]Reason{ReasonDeny, ReasonDynamic, ReasonFleet, ReasonCountry, ReasonTFTP, ReasonMalformed}
+var tallied = [...]Reason{ReasonDeny, ReasonDynamic, ReasonFleet, ReasonCountry, ReasonTFTP, ReasonMalformed, ReasonUnboundNonce}
 
 // DropSample is what was dropped between two calls of SampleDrops.
 type DropSample struct {
@@ -34,6 +34,9 @@ type DropSample struct {
 	// BySource are the dropped packets of the sources counted one by one
 	// (at most 4,096 per sample). The map is reused by the next sample.
 	BySource map[netip.Addr]uint64
+	// Unbound and ProvenRefused are the counters of Stats of the same
+	// names, counted since the last sample.
+	Unbound, ProvenRefused uint64
 }
 
 // Total is the number of packets dropped in the sample.
@@ -59,6 +62,9 @@ func (e *Engine) SampleDrops(s *DropSample) {
 		s.ByReason[r] = now - e.sampled[r]
 		e.sampled[r] = now
 	}
+	u, p := e.stats.unbound.Load(), e.stats.provenRefused.Load()
+	s.Unbound, s.ProvenRefused = u-e.sampledUnbound, p-e.sampledProven
+	e.sampledUnbound, e.sampledProven = u, p
 	for i := range e.shards {
 		sh := &e.shards[i]
 		sh.mu.Lock()

@@ -72,6 +72,8 @@ type Engine struct {
 	events  *eventQueue
 	stats   stats
 	sampled [NumReasons]uint64 // drop counters at the last SampleDrops
+	// unbound and proven-refused counters at the last SampleDrops
+	sampledUnbound, sampledProven uint64
 }
 
 // New builds an engine. A nil clock means the system clock.
@@ -95,6 +97,7 @@ func New(cfg Config, clock Clock) *Engine {
 		e.shards[i].sources = newLRU[addrKey, source](per(cfg.MaxSources))
 		e.shards[i].blocks = newLRU[addrKey, block](per(cfg.MaxBlocks))
 		e.shards[i].txns = newLRU[uint64, txn](per(cfg.MaxTransactions))
+		e.shards[i].nonces = newLRU[uint64, issued](per(cfg.MaxNonces))
 		e.shards[i].drops = make(map[addrKey]uint32, dropSourcesPerShard)
 	}
 	return e
@@ -272,7 +275,7 @@ func (e *Engine) judge(r *rules, p *packet.Parsed, m *sipparse.Message, now int6
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	s, ok := sh.sources.peek(k)
-	if ok && s.fails.since(now-failureWindow) >= r.FailuresPerMinute {
+	if ok && s.failures(now) >= r.FailuresPerMinute {
 		s.fails.reset()
 		e.blockLocked(r, sh, k, now, ReasonFailures, m.UserAgent)
 		return drop(ReasonFailures)
@@ -284,17 +287,65 @@ func (e *Engine) judge(r *rules, p *packet.Parsed, m *sipparse.Message, now int6
 			return drop(ReasonFlood)
 		}
 	}
-	if m.Method != "ACK" { // ACK gets no response
-		t, _ := sh.txns.put(e.txnKey(k, m))
-		t.credentials = m.Credentials
+	if m.Method == "ACK" { // ACK gets no response
+		return accept(ReasonNone)
 	}
+	bound := false
+	if r.BindNonces && m.Credentials {
+		if bound = e.boundLocked(sh, k, m); !bound {
+			e.stats.unbound.Add(1)
+			if r.DropUnbound {
+				// Dropped, never blocked: the source may be forged.
+				sh.countDrop(k)
+				return drop(ReasonUnboundNonce)
+			}
+		}
+	}
+	t, _ := sh.txns.put(e.txnKey(k, m))
+	t.credentials = m.Credentials
+	t.bound = bound
 	return accept(ReasonNone)
+}
+
+// boundLocked reports whether one of m's credential nonces was issued to
+// k by the PBX. A nonce in use stays in the table: a phone answering the
+// same challenge again (nonce count) keeps it fresh.
+func (e *Engine) boundLocked(sh *shard, k addrKey, m *sipparse.Message) bool {
+	if m.Nonce == "" {
+		return false // MoreNonces is nil too
+	}
+	if _, ok := sh.nonces.get(e.nonceKey(k, m.Nonce)); ok {
+		return true
+	}
+	for _, n := range m.MoreNonces {
+		if _, ok := sh.nonces.get(e.nonceKey(k, n)); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// issueLocked records the challenges of m as issued to k now.
+func (e *Engine) issueLocked(sh *shard, k addrKey, m *sipparse.Message, now int64) {
+	if m.Nonce == "" {
+		return
+	}
+	n, _ := sh.nonces.put(e.nonceKey(k, m.Nonce))
+	n.at = now
+	for _, nonce := range m.MoreNonces {
+		n, _ = sh.nonces.put(e.nonceKey(k, nonce))
+		n.at = now
+	}
 }
 
 // response counts a failure against the client the response goes to, when
 // it ends a request that the engine let through: 403 and 404 always, 401
 // and 407 only if the request carried credentials (a phone's first,
-// credential-less REGISTER is challenged normally).
+// credential-less REGISTER is challenged normally). With BindNonces it
+// also records the response's challenges as issued to the client, counts
+// 401/407/403 to credentials only for a nonce bound to the client, proves
+// the client on a 2xx to such a request, and leaves the 404s and 403s of
+// a proven client uncounted.
 func (e *Engine) response(r *rules, client netip.Addr, m *sipparse.Message, now int64) {
 	if m.Status < 200 {
 		return
@@ -308,22 +359,67 @@ func (e *Engine) response(r *rules, client netip.Addr, m *sipparse.Message, now 
 	if !ok {
 		return
 	}
-	creds := t.credentials
+	creds, bound := t.credentials, t.bound
 	sh.txns.del(tk) // retransmitted responses count once
+	if r.BindNonces {
+		// Only challenges answering a request seen from k are recorded:
+		// the PBX sent them to k, and a forger elsewhere never sees them.
+		e.issueLocked(sh, k, m, now)
+	}
 	if b, ok := sh.blocks.peek(k); ok && b.active {
 		// A late reply to a request let through before the block: the
 		// block has already answered those attempts, and counting them
 		// would re-block the source the moment the block lifts.
 		return
 	}
+	if !r.BindNonces {
+		switch {
+		case m.Status == 403, m.Status == 404:
+		case (m.Status == 401 || m.Status == 407) && creds:
+		default:
+			return
+		}
+		s, _ := sh.sources.put(k)
+		s.fails.add(now, r.FailuresPerMinute)
+		return
+	}
 	switch {
+	case m.Status < 300 && bound:
+		// An authenticated exchange with a nonce issued to k: k is real.
+		s, _ := sh.sources.put(k)
+		s.proven = now + int64(r.BlockTime)
+		return
+	case (m.Status == 401 || m.Status == 407 || m.Status == 403) && creds:
+		// A wrong password only when the nonce was k's: the PBX cannot
+		// accept an answer to a challenge it never sent to k. Unbound
+		// requests were counted when they came in.
+		if !bound {
+			return
+		}
 	case m.Status == 403, m.Status == 404:
-	case (m.Status == 401 || m.Status == 407) && creds:
+		// A scan of users or numbers: anyone can forge it, so it blocks
+		// only sources that have not proven themselves.
+		s, _ := sh.sources.put(k)
+		if now < s.proven {
+			e.stats.provenRefused.Add(1)
+			return
+		}
+		s.fails.add(-now, r.FailuresPerMinute)
+		return
 	default:
 		return
 	}
 	s, _ := sh.sources.put(k)
 	s.fails.add(now, r.FailuresPerMinute)
+}
+
+// nonceKey identifies a nonce issued to one address.
+func (e *Engine) nonceKey(k addrKey, nonce string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(e.seed)
+	h.Write(k[:])
+	h.WriteString(nonce)
+	return h.Sum64()
 }
 
 // txnKey identifies a transaction by client address, Call-ID and CSeq.

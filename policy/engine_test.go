@@ -123,6 +123,7 @@ func TestFailures(t *testing.T) {
 	})
 	t.Run("unmatched and retransmitted responses count once or not at all", func(t *testing.T) {
 		w := newWorld(t, func(c *Config) { c.FailuresPerMinute = 2 })
+		w.challenged(src)
 		// A 403 for a request never seen is ignored.
 		w.send(udp(pbx.String(), 5060, netip.MustParseAddr(src), 5060, response(403, "ghost", 1, "REGISTER")))
 		w.send(udp(src, 5060, pbx, 5060, register(src, "a", 1, "", true)))
@@ -133,6 +134,7 @@ func TestFailures(t *testing.T) {
 	})
 	t.Run("response must match client, Call-ID and CSeq", func(t *testing.T) {
 		w := newWorld(t, func(c *Config) { c.FailuresPerMinute = 1 })
+		w.challenged(src)
 		w.send(udp(src, 5060, pbx, 5060, register(src, "a", 7, "", true)))
 		w.send(udp(pbx.String(), 5060, netip.MustParseAddr(src), 5060, response(403, "a", 8, "REGISTER")))
 		w.send(udp(pbx.String(), 5060, netip.MustParseAddr("198.51.100.78"), 5060, response(403, "a", 7, "REGISTER")))
@@ -141,6 +143,8 @@ func TestFailures(t *testing.T) {
 	})
 	t.Run("source is the IP source, not the Via", func(t *testing.T) {
 		w := newWorld(t, func(c *Config) { c.FailuresPerMinute = 1 })
+		w.challenged(src)
+		w.challenged("192.0.2.1")
 		// The request claims 192.0.2.1 in its Via and Contact.
 		w.send(udp(src, 5060, pbx, 5060, register("192.0.2.1", "a", 1, "", true)))
 		w.send(udp(pbx.String(), 5060, netip.MustParseAddr(src), 5060, response(403, "a", 1, "REGISTER")))
@@ -335,9 +339,10 @@ func TestCompactHeaders(t *testing.T) {
 	e := newWorld(t, func(c *Config) { c.FailuresPerMinute = 1 })
 	req := "REGISTER sip:203.0.113.10 SIP/2.0\r\nv: SIP/2.0/UDP 198.51.100.77:5060;branch=z9hG4bK1\r\n" +
 		"f: <sip:1001@203.0.113.10>;tag=1\r\nt: <sip:1001@203.0.113.10>\r\ni: compact-1\r\nCSeq: 4 REGISTER\r\n" +
-		"m: <sip:1001@198.51.100.77>\r\nAuthorization: Digest username=\"1001\"\r\nl: 0\r\n\r\n"
+		"m: <sip:1001@198.51.100.77>\r\nAuthorization: Digest username=\"1001\", nonce=\"abc\"\r\nl: 0\r\n\r\n"
 	resp := "SIP/2.0 401 Unauthorized\r\nv: SIP/2.0/UDP 198.51.100.77:5060;branch=z9hG4bK1\r\n" +
 		"f: <sip:1001@203.0.113.10>;tag=1\r\nt: <sip:1001@203.0.113.10>;tag=2\r\ni: compact-1\r\nCSeq: 4 REGISTER\r\nl: 0\r\n\r\n"
+	e.challenged(src)
 	want(t, e.send(udp(src, 5060, pbx, 5060, req)), Accept, ReasonNone)
 	e.send(udp(pbx.String(), 5060, netip.MustParseAddr(src), 5060, resp))
 	want(t, e.send(udp(src, 5060, pbx, 5060, req)), Drop, ReasonFailures)
@@ -605,6 +610,7 @@ func TestRestore(t *testing.T) {
 func TestLateRepliesDoNotCarryOver(t *testing.T) {
 	const src = "198.51.100.77"
 	e := newWorld(t, func(c *Config) { c.FailuresPerMinute = 3; c.BlockTime = 3 * time.Second })
+	e.challenged(src)
 	for i := 1; i <= 6; i++ {
 		want(t, e.send(udp(src, 5060, pbx, 5060, register(src, fmt.Sprint("c", i), 1, "", true))), Accept, ReasonNone)
 	}

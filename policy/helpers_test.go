@@ -78,6 +78,33 @@ func response(status int, callID string, cseq int, method string) string {
 		"Call-ID: %s\r\nCSeq: %d %s\r\nServer: kamailio\r\nContent-Length: 0\r\n\r\n", status, callID, cseq, method)
 }
 
+// challenge returns the PBX's 401 to (callID, cseq) with a challenge of
+// nonce.
+func challenge(callID string, cseq int, nonce string) string {
+	return strings.Replace(response(401, callID, cseq, "REGISTER"), "Server: kamailio\r\n",
+		`WWW-Authenticate: Digest realm="sipprot.test", nonce="`+nonce+`", qop="auth"`+"\r\nServer: kamailio\r\n", 1)
+}
+
+// challenged plays a phone's (or a real attacker's) first REGISTER from
+// src and the PBX's 401, so that the nonce "abc" of register's credentials
+// is one the PBX issued to src. It returns the decision on the REGISTER.
+func (w *world) challenged(src string) Decision {
+	w.t.Helper()
+	return w.challengedAs(src, "")
+}
+
+// challengedAs is challenged with a User-Agent.
+func (w *world) challengedAs(src, ua string) Decision {
+	w.t.Helper()
+	w.seq++
+	id := fmt.Sprintf("challenge-%d", w.seq)
+	d := w.send(udp(src, 5062, pbx, 5060, register(src, id, 1, ua, false)))
+	if d.Verdict == Accept {
+		w.send(udp(pbx.String(), 5060, netip.MustParseAddr(src), 5062, challenge(id, 1, "abc")))
+	}
+	return d
+}
+
 // send decides a packet and returns the decision.
 func (w *world) send(p *packet.Parsed) Decision {
 	w.t.Helper()
@@ -85,9 +112,13 @@ func (w *world) send(p *packet.Parsed) Decision {
 }
 
 // attempt sends an authenticated REGISTER from src and, if it got through,
-// the PBX's reply with status. It returns the request's decision.
+// the PBX's reply with status. It returns the request's decision. Like a
+// real guesser it answers a challenge it received (see challenged).
 func (w *world) attempt(src string, status int, ua string) Decision {
 	w.t.Helper()
+	if d := w.challengedAs(src, ua); d.Verdict == Drop {
+		return d
+	}
 	w.seq++
 	id := fmt.Sprintf("call-%d", w.seq)
 	d := w.send(udp(src, 5062, pbx, 5060, register(src, id, 1, ua, true)))

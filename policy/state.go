@@ -36,6 +36,10 @@ type shard struct {
 	sources *lru[addrKey, source]
 	blocks  *lru[addrKey, block]
 	txns    *lru[uint64, txn]
+	// nonces holds the challenges the PBX sent to the shard's sources,
+	// keyed by nonceKey(address, nonce): an entry means "this nonce was
+	// issued to this address".
+	nonces *lru[uint64, issued]
 	// drops counts dropped packets per source between two SampleDrops.
 	drops map[addrKey]uint32
 }
@@ -45,6 +49,33 @@ type source struct {
 	fails ring
 	flood bucket
 	tftp  bucket
+	// proven is when the source's proof of an authenticated exchange
+	// lapses (unix ns; 0: never proven). Until then scans (404, 403
+	// without credentials) answered to it are not counted.
+	proven int64
+}
+
+// failures counts s's failures within the last minute: only the bound
+// ones (wrong passwords) while s is proven.
+func (s *source) failures(now int64) int {
+	return s.fails.since(now-failureWindow, now < s.proven)
+}
+
+// issued is a nonce the PBX sent in a challenge.
+//
+// It is bound to the client's address only, not to its port: NAT
+// bindings of phones and offices change ports between a challenge and its
+// answer (rebinding after an idle UDP timeout, or one phone's traffic
+// spread over several mappings), and what a forger lacks is the nonce,
+// not the port. Failures are counted per address anyway.
+//
+// A nonce stays bound for as long as the table keeps it, whatever its
+// age: the PBX still checks the password behind a stale nonce (Kamailio
+// answers a right one with stale=true), so an age limit would give a
+// guesser a way to guess uncounted. Only the table's bound (least
+// recently issued or used out first) ends a binding.
+type issued struct {
+	at int64 // unix ns the challenge went out: the nonce's age, not a limit
 }
 
 // block is a source's dynamic block. It outlives the block itself to
@@ -67,10 +98,16 @@ type block struct {
 // txn is a request awaiting its final response.
 type txn struct {
 	credentials bool
+	// bound is true when the request's credentials answer a nonce the
+	// PBX issued to the request's source address.
+	bound bool
 }
 
 // ring keeps the times of a source's most recent failures, at most N, so
-// the count within the last minute is exact.
+// the count within the last minute is exact. A scan failure (404, 403
+// without credentials) is stored negated: a source that proves itself
+// later in the minute must not be blocked by the scans forged in its name
+// before, and the sign costs no memory per source.
 type ring struct {
 	t   []int64
 	pos int
@@ -85,10 +122,16 @@ func (r *ring) add(now int64, n int) {
 	r.pos = (r.pos + 1) % len(r.t)
 }
 
-// since counts the failures after t.
-func (r *ring) since(t int64) int {
+// since counts the failures after t; authOnly leaves scans out.
+func (r *ring) since(t int64, authOnly bool) int {
 	c := 0
 	for _, v := range r.t {
+		if v < 0 {
+			if authOnly {
+				continue
+			}
+			v = -v
+		}
 		if v > t {
 			c++
 		}

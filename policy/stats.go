@@ -8,6 +8,8 @@ type stats struct {
 	// blocks counts the blocks made by reason: off the per-packet path,
 	// once per block.
 	blocks [numReasons]atomic.Uint64
+	// unbound and provenRefused: see Stats.
+	unbound, provenRefused atomic.Uint64
 }
 
 func (s *stats) count(d Decision) {
@@ -31,18 +33,28 @@ type Stats struct {
 	Dropped    map[Reason]uint64
 	// Blocks counts the dynamic blocks made, by the reason that made them.
 	Blocks map[Reason]uint64
+	// Unbound counts requests with credentials that answer no nonce the
+	// PBX issued to their source address (with BindNonces): a PBX's
+	// 401/407/403 to them is not a failure. Forged requests, and phones
+	// answering a challenge issued before sipprot started, land here.
+	Unbound uint64
+	// ProvenRefused counts failures (404, 403 without credentials) not
+	// counted because their source had proven itself by authenticating.
+	ProvenRefused uint64
 }
 
 // Stats returns a snapshot of the counters.
 func (e *Engine) Stats() Stats {
 	s := Stats{
-		Packets:     e.stats.packets.Load(),
-		SIPMessages: e.stats.sipMessages.Load(),
-		Malformed:   e.stats.malformed.Load(),
-		EventsLost:  e.events.lost.Load(),
-		Accepted:    map[Reason]uint64{},
-		Dropped:     map[Reason]uint64{},
-		Blocks:      map[Reason]uint64{},
+		Packets:       e.stats.packets.Load(),
+		SIPMessages:   e.stats.sipMessages.Load(),
+		Malformed:     e.stats.malformed.Load(),
+		EventsLost:    e.events.lost.Load(),
+		Unbound:       e.stats.unbound.Load(),
+		ProvenRefused: e.stats.provenRefused.Load(),
+		Accepted:      map[Reason]uint64{},
+		Dropped:       map[Reason]uint64{},
+		Blocks:        map[Reason]uint64{},
 	}
 	for r := Reason(0); r < numReasons; r++ {
 		if v := e.stats.accepted[r].Load(); v > 0 {

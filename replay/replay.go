@@ -23,6 +23,11 @@ type Result struct {
 	Dropped         int            `json:"dropped"`
 	DroppedByReason map[string]int `json:"dropped_by_reason"`
 	Blocks          []Block        `json:"blocks"`
+	// UnboundCredentials and ProvenRefused are the engine's counters of
+	// forged-looking traffic that made no failure (see policy.Stats):
+	// additions to the contract's keys.
+	UnboundCredentials uint64 `json:"unbound_credentials"`
+	ProvenRefused      uint64 `json:"failures_refused_proven"`
 	// Undecodable counts records that held no decodable IP packet; they
 	// are accepted, as the queue accepts them inline.
 	Undecodable int `json:"-"`
@@ -68,7 +73,9 @@ func Run(cfg policy.Config, setup Setup, paths ...string) (*Result, error) {
 			return nil, err
 		}
 	}
-	res.SIPMessages = int(e.Stats().SIPMessages)
+	st := e.Stats()
+	res.SIPMessages = int(st.SIPMessages)
+	res.UnboundCredentials, res.ProvenRefused = st.Unbound, st.ProvenRefused
 	return res, nil
 }
 
@@ -129,6 +136,10 @@ func (r *Result) Summary(w io.Writer) error {
 		if n := r.DroppedByReason[reason.String()]; n > 0 {
 			fmt.Fprintf(w, "  dropped %-10s %d\n", reason.String()+":", n)
 		}
+	}
+	if r.UnboundCredentials > 0 || r.ProvenRefused > 0 {
+		fmt.Fprintf(w, "credentials answering no challenge sent to their source: %d; failures refused for a proven source: %d\n",
+			r.UnboundCredentials, r.ProvenRefused)
 	}
 	if r.Undecodable > 0 {
 		fmt.Fprintf(w, "undecodable records (accepted): %d\n", r.Undecodable)

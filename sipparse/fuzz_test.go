@@ -1,6 +1,7 @@
 package sipparse
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -45,6 +46,16 @@ func FuzzParse(f *testing.F) {
 			if m.Request == (m.Method == "") || m.Request == (m.Status != 0) {
 				t.Fatalf("inconsistent request/response: %+v", m)
 			}
+			// Nonces are cut from the input, the first one fills Nonce,
+			// and a message carries at most maxNonces of them.
+			if m.Nonce == "" && m.MoreNonces != nil || len(m.MoreNonces) >= maxNonces {
+				t.Fatalf("nonces %q then %q", m.Nonce, m.MoreNonces)
+			}
+			m.Nonces(func(n string) {
+				if n == "" || !bytes.Contains(b, []byte(n)) {
+					t.Fatalf("nonce %q not in the input", n)
+				}
+			})
 		case errors.Is(err, ErrKeepAlive), errors.Is(err, ErrNotSIP):
 			if !reflect.DeepEqual(m, Message{}) {
 				t.Fatalf("error %v left %+v", err, m)

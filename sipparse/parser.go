@@ -201,10 +201,24 @@ func fill(sm sip.Message, m *Message) (cl int, hasCL bool, err error) {
 			case len("authorization"):
 				if strings.EqualFold(name, "authorization") {
 					m.Credentials = true
+					if m.Request {
+						addNonces(m, h.Value())
+					}
 				}
 			case len("proxy-authorization"):
 				if strings.EqualFold(name, "proxy-authorization") {
 					m.Credentials = true
+					if m.Request {
+						addNonces(m, h.Value())
+					}
+				}
+			case len("www-authenticate"):
+				if !m.Request && strings.EqualFold(name, "www-authenticate") {
+					addNonces(m, h.Value())
+				}
+			case len("proxy-authenticate"):
+				if !m.Request && strings.EqualFold(name, "proxy-authenticate") {
+					addNonces(m, h.Value())
 				}
 			}
 		}
@@ -216,6 +230,27 @@ func fill(sm sip.Message, m *Message) (cl int, hasCL bool, err error) {
 		return 0, false, errMissingCSeq
 	}
 	return cl, hasCL, nil
+}
+
+// maxNonces bounds the nonces kept of one message: real ones carry one or
+// two, and a message stuffed with thousands must not cost thousands of
+// lookups in the policy's nonce table.
+const maxNonces = 8
+
+// addNonces records the nonces of one credentials or challenge header
+// value. The values are substrings of sipgo's header string, already a copy
+// of the packet, so they cost no allocation (only a second nonce does).
+func addNonces(m *Message, v string) {
+	eachNonce(v, func(n string) {
+		if n == "" || len(m.MoreNonces)+1 >= maxNonces {
+			return
+		}
+		if m.Nonce == "" {
+			m.Nonce = n
+			return
+		}
+		m.MoreNonces = append(m.MoreNonces, n)
+	})
 }
 
 // reason formats a sipgo error or panic value for wrapping. sipgo quotes

@@ -239,8 +239,11 @@ var rfc4475 = []rfc4475Row{
 		want: Message{Request: true, Method: "INVITE", CallID: "invut.0ha0isndaksdjadsfij34n23d", CSeq: 235448, CSeqMethod: "INVITE"},
 	},
 	{
-		// Credentials in any scheme make the PBX's 401 a counted failure,
-		// which is what a guesser sending junk Authorization deserves.
+		// Credentials in any scheme make the PBX's 401 a counted failure
+		// when nonces are not bound ([sip] bind_nonces = false), which is
+		// what a guesser sending junk Authorization deserves. With binding
+		// (the default) it has no nonce, so it answers no challenge the PBX
+		// issued and cannot be a password guess: it is counted as unbound.
 		file: "invalid/regaut01.dat", section: "3.3.7 Unknown Authorization Scheme", rfc: "valid syntax; 401",
 		want: Message{Request: true, Method: "REGISTER", CallID: "regaut01.0ha0isndaksdj", CSeq: 9338, CSeqMethod: "REGISTER", Credentials: true},
 	},

@@ -27,4 +27,23 @@ type Message struct {
 	// Credentials is true when the message carries an Authorization or
 	// Proxy-Authorization header.
 	Credentials bool
+	// Nonce is, in a request, the first nonce of its Authorization and
+	// Proxy-Authorization headers (the nonce its credentials answer); in a
+	// response, the first nonce of its WWW-Authenticate and
+	// Proxy-Authenticate challenges. "" when there is none.
+	Nonce string
+	// MoreNonces holds any further nonces of the same headers: a request
+	// may answer several challenges (one per realm) and a response may
+	// offer several (one per algorithm). Nil for the usual single one.
+	MoreNonces []string
+}
+
+// Nonces calls fn with every nonce of m, Nonce first.
+func (m *Message) Nonces(fn func(string)) {
+	if m.Nonce != "" {
+		fn(m.Nonce)
+	}
+	for _, n := range m.MoreNonces {
+		fn(n)
+	}
 }

@@ -336,8 +336,9 @@ func TestStreamsMessageFields(t *testing.T) {
 	}
 	want := []Message{
 		{Request: true, Method: "INVITE", CallID: "Hh3k8wDqYb", CSeq: 21, CSeqMethod: "INVITE",
-			UserAgent: "Linphone Desktop/5.2.0 (Ubuntu 22.04.3 LTS, Qt 5.15.2) LinphoneCore/5.3.0", Credentials: true},
-		{Status: 401, CallID: "1402758723@192.168.1.23", CSeq: 1, CSeqMethod: "REGISTER"},
+			UserAgent: "Linphone Desktop/5.2.0 (Ubuntu 22.04.3 LTS, Qt 5.15.2) LinphoneCore/5.3.0", Credentials: true,
+			Nonce: "QmFzZTY0Tm9uY2U="},
+		{Status: 401, CallID: "1402758723@192.168.1.23", CSeq: 1, CSeqMethod: "REGISTER", Nonce: "1700000000/6d3b1a4c8e2f4f7a9c0d1e2f3a4b5c6d"},
 	}
 	if !reflect.DeepEqual(msgs, want) {
 		t.Errorf("Feed =\n %+v\nwant\n %+v", msgs, want)
