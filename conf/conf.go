@@ -58,7 +58,10 @@ type SIP struct {
 // What to do with a request whose credentials answer no challenge the PBX
 // sent to its source ([sip] unbound_nonce).
 const (
-	UnboundCount = "count" // count it, let the PBX answer it
+	// UnboundFailure: its failure counts like a scan's, against an
+	// unproven source only.
+	UnboundFailure = "failure"
+	UnboundCount   = "count" // count it, let the PBX answer it, never a failure
 	UnboundDrop  = "drop"  // drop it (never a block: the source may be forged)
 )
 

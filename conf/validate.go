@@ -98,7 +98,7 @@ func (d *decoder) validateSIP(s *SIP, g *GeoIP) {
 	between(d, s.FailuresPerMinute, 1, 1000, "sip", "failures_per_minute")
 	positive(d, s.BlockTime, "sip", "block_time")
 	between(d, s.BlockThreshold, 1, 20, "sip", "block_threshold")
-	oneOf(d, s.UnboundNonce, []string{UnboundCount, UnboundDrop}, "sip", "unbound_nonce")
+	oneOf(d, s.UnboundNonce, []string{UnboundFailure, UnboundCount, UnboundDrop}, "sip", "unbound_nonce")
 	for i, ua := range s.BlockedUserAgents {
 		// A blank entry would be a substring of every User-Agent.
 		if strings.TrimSpace(ua) == "" {

@@ -31,6 +31,7 @@ func Compile(c *conf.Config) Config {
 	pc.DropMalformed = c.SIP.DropMalformed
 	pc.BindNonces = c.SIP.BindNonces
 	pc.DropUnbound = c.SIP.UnboundNonce == conf.UnboundDrop
+	pc.ReportUnbound = c.SIP.UnboundNonce == conf.UnboundCount
 	pc.TFTP = c.TFTP.Enabled
 	pc.TFTPPerMinute = c.TFTP.PerMinute
 	pc.TFTPBurst = c.TFTP.Burst

@@ -35,9 +35,17 @@ type Config struct {
 	// then cannot get a victim blocked. Off, failures count as before.
 	BindNonces bool
 	// DropUnbound drops (reason unbound_nonce) a request whose credentials
-	// answer no nonce the PBX issued to its source, instead of only
-	// counting it. It has no effect without BindNonces.
+	// answer no nonce the PBX issued to its source. It has no effect
+	// without BindNonces.
 	DropUnbound bool
+	// ReportUnbound only counts the failures of such requests (401/407/403)
+	// instead of judging them as failures whose origin cannot be proven
+	// (counted against an unproven source, never against a proven one).
+	// Safe only for PBXes that check a nonce before the password:
+	// Asterisk checks the password behind any nonce and answers a right
+	// one with stale=true, a guessing oracle a guesser could use
+	// uncounted.
+	ReportUnbound bool
 	// TFTP turns on the per-source TFTP rate limit (UDP 69).
 	TFTP                     bool
 	TFTPPerMinute, TFTPBurst int

@@ -389,28 +389,42 @@ func (e *Engine) response(r *rules, client netip.Addr, m *sipparse.Message, now 
 		s, _ := sh.sources.put(k)
 		s.proven = now + int64(r.BlockTime)
 		return
+	case (m.Status == 401 || m.Status == 407 || m.Status == 403) && creds && !bound:
+		// Credentials answering no challenge sent to k: anyone can forge
+		// them in k's name, but a PBX that checks the password behind a
+		// foreign nonce (Asterisk) tells the sender whether it was right.
+		// So they are judged as scans are: against an unproven source
+		// only (unbound requests were counted when they came in).
+		if r.ReportUnbound {
+			return
+		}
+		e.unprovable(r, sh, k, now)
+		return
 	case (m.Status == 401 || m.Status == 407 || m.Status == 403) && creds:
-		// A wrong password only when the nonce was k's: the PBX cannot
-		// accept an answer to a challenge it never sent to k. Unbound
-		// requests were counted when they came in.
-		if !bound {
-			return
-		}
+		// A wrong password with the nonce the PBX sent to k: only k can
+		// have sent it.
 	case m.Status == 403, m.Status == 404:
-		// A scan of users or numbers: anyone can forge it, so it blocks
-		// only sources that have not proven themselves.
-		s, _ := sh.sources.put(k)
-		if now < s.proven {
-			e.stats.provenRefused.Add(1)
-			return
-		}
-		s.fails.add(-now, r.FailuresPerMinute)
+		// A scan of users or numbers: anyone can forge it.
+		e.unprovable(r, sh, k, now)
 		return
 	default:
 		return
 	}
 	s, _ := sh.sources.put(k)
 	s.fails.add(now, r.FailuresPerMinute)
+}
+
+// unprovable counts a failure that anyone could have caused in k's name
+// (a scan, credentials answering no challenge sent to k): against k
+// unless k has proven itself. Such failures are kept negative, so a
+// later proof discounts them. sh is locked.
+func (e *Engine) unprovable(r *rules, sh *shard, k addrKey, now int64) {
+	s, _ := sh.sources.put(k)
+	if now < s.proven {
+		e.stats.provenRefused.Add(1)
+		return
+	}
+	s.fails.add(-now, r.FailuresPerMinute)
 }
 
 // nonceKey identifies a nonce issued to one address.

@@ -103,7 +103,8 @@ func TestNonceBinding(t *testing.T) {
 			checkSrc: forger, wantV: Drop, wantR: ReasonFailures, wantBlockedBy: ReasonFailures,
 		},
 		{
-			name: "forged credentials: nonce never issued to the source",
+			name: "count mode: forged credentials, nonce never issued to the source",
+			mod:  func(c *Config) { c.ReportUnbound = true },
 			play: func(w *world) {
 				for range 100 {
 					w.guess(victim, "made-up", 401)
@@ -114,7 +115,43 @@ func TestNonceBinding(t *testing.T) {
 			checkSrc: victim, wantV: Accept, wantUnbound: 300,
 		},
 		{
-			name: "forged credentials with a nonce the forger got for itself",
+			name: "default: made-up nonces from an unproven source block at exactly the limit",
+			play: func(w *world) {
+				// Asterisk checks the password behind any nonce and
+				// answers a right one with stale=true: a guesser that
+				// never answers its challenges must still be stopped.
+				for range limit {
+					want(w.t.(*testing.T), w.guess(forger, "made-up", 401), Accept, ReasonNone)
+				}
+			},
+			checkSrc: forger, wantV: Drop, wantR: ReasonFailures, wantUnbound: limit, wantBlockedBy: ReasonFailures,
+		},
+		{
+			name: "default: forged credentials never block a proven source",
+			play: func(w *world) {
+				w.login(victim)
+				for range 100 {
+					w.guess(victim, "made-up", 401)
+					w.guess(victim, "made-up", 403)
+				}
+			},
+			checkSrc: victim, wantV: Accept, wantUnbound: 200, wantRefused: 200,
+		},
+		{
+			name: "default: a proof discounts the forged credentials before it",
+			play: func(w *world) {
+				for range limit - 1 {
+					w.guess(victim, "made-up", 401)
+				}
+				w.login(victim)
+				w.issue(victim, "typo")
+				w.guess(victim, "typo", 401) // one mistyped password
+			},
+			checkSrc: victim, wantV: Accept, wantUnbound: limit - 1,
+		},
+		{
+			name: "count mode: forged credentials with a nonce the forger got for itself",
+			mod:  func(c *Config) { c.ReportUnbound = true },
 			play: func(w *world) {
 				w.issue(forger, "mine")
 				for range 100 {
@@ -124,7 +161,8 @@ func TestNonceBinding(t *testing.T) {
 			checkSrc: victim, wantV: Accept, wantUnbound: 100,
 		},
 		{
-			name: "credentials without a nonce are unbound",
+			name: "count mode: credentials without a nonce are unbound",
+			mod:  func(c *Config) { c.ReportUnbound = true },
 			play: func(w *world) {
 				for range 10 {
 					w.seq++
@@ -136,7 +174,8 @@ func TestNonceBinding(t *testing.T) {
 			checkSrc: victim, wantV: Accept, wantUnbound: 10,
 		},
 		{
-			name: "a challenge answering no request seen is not recorded",
+			name: "count mode: a challenge answering no request seen is not recorded",
+			mod:  func(c *Config) { c.ReportUnbound = true },
 			play: func(w *world) {
 				w.send(udp(pbx.String(), 5060, netip.MustParseAddr(victim), 5062, challenge("ghost", 1, "n-ghost")))
 				for range limit {

@@ -241,8 +241,10 @@ func TestForgedSources(t *testing.T) {
 	if len(res.Blocks) != 2 {
 		t.Errorf("blocks %+v, want the two guessers only", res.Blocks)
 	}
-	if res.UnboundCredentials != 2000 || res.ProvenRefused != 2000 {
-		t.Errorf("unbound credentials %d, failures refused for a proven source %d; want 2000 and 2000", res.UnboundCredentials, res.ProvenRefused)
+	// Both victims are proven (they register): the 2,000 forged
+	// credentials and the 2,000 forged scans are all refused.
+	if res.UnboundCredentials != 2000 || res.ProvenRefused != 4000 {
+		t.Errorf("unbound credentials %d, failures refused for a proven source %d; want 2000 and 4000", res.UnboundCredentials, res.ProvenRefused)
 	}
 	// Every drop is a guesser's, after its block.
 	if res.Dropped != res.DroppedByReason["failures"]+res.DroppedByReason["dynamic"] || res.Dropped == 0 {
