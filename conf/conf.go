@@ -62,7 +62,7 @@ const (
 	// unproven source only.
 	UnboundFailure = "failure"
 	UnboundCount   = "count" // count it, let the PBX answer it, never a failure
-	UnboundDrop  = "drop"  // drop it (never a block: the source may be forged)
+	UnboundDrop    = "drop"  // drop it (never a block: the source may be forged)
 )
 
 // GeoIP is the [geoip] section: the country database and its updates.
