@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -159,7 +160,7 @@ func (r *latRun) percentile(p float64) time.Duration {
 	if len(r.rtts) == 0 {
 		return -1
 	}
-	i := int(p*float64(len(r.rtts))+0.5) - 1
+	i := int(math.Ceil(p*float64(len(r.rtts)))) - 1
 	return time.Duration(r.rtts[min(max(i, 0), len(r.rtts)-1)])
 }
 
@@ -217,7 +218,7 @@ func TestAddedLatency(t *testing.T) {
 				t.Logf("round %d, %d/s, %-7s queue: sent %d (%.0f/s), answered %d, lost %d (socket buffers full: pbx %d, client %d; passed unjudged %d), p50 %s, p99 %s; queue judged %d requests, %d responses",
 					round+1, rate, m, r.sent, r.sendRate(), r.answered, r.lost(), r.pbxRcvbuf, r.clientRcvbuf, r.queueLost,
 					fmtDur(r.percentile(0.50)), fmtDur(r.percentile(0.99)), r.requests, r.responses)
-				w.check(t, rate, rates[0], m, r)
+				w.check(t, rate, slices.Min(rates), m, r)
 				k := key{rate, m}
 				if merged[k] == nil {
 					merged[k] = &latRun{}
