@@ -39,11 +39,12 @@ e2e:
 	$(GO) test -tags e2e -count=1 -timeout 25m ./rules/ ./queue/ ./e2e/ ./dist/deb/
 
 # Decode, parse, decision and list benchmarks; as root, also the NFQUEUE
-# flood: sipprot's readers beside a naive go-nfqueue loop, in one run.
+# flood (sipprot's readers beside a naive go-nfqueue loop) and the latency
+# a SIP request gains through sipprot at 1,000, 10,000 and 100,000/s.
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./packet/ ./sipparse/ ./policy/ ./lists/ ./attacks/ ./queue/ ./geoip/ ./notify/ ./daemon/
-	@if [ "$$(id -u)" != 0 ]; then echo "queue flood benchmark: skipped, needs root (sudo make bench)"; exit 0; fi; \
-	$(GO) test -tags e2e -run Throughput -v -timeout 30m ./queue/
+	@if [ "$$(id -u)" != 0 ]; then echo "queue flood and latency benchmarks: skipped, need root (sudo make bench)"; exit 0; fi; \
+	$(GO) test -tags e2e -run 'Throughput|AddedLatency' -v -timeout 30m ./queue/
 
 # Run every fuzz target for FUZZTIME (default 10m) each.
 fuzz:
