@@ -467,16 +467,9 @@ func (f *fleetWorld) bulk() {
 	addr := func(i int) netip.Addr {
 		return netip.MustParseAddr(fmt.Sprintf("2001:db8:0:113:1:0:%x:%x", i>>16, i&0xffff))
 	}
-	type line struct {
-		Duration string `json:"duration"`
-		Reason   string `json:"reason"`
-		Scope    string `json:"scope"`
-		Type     string `json:"type"`
-		Value    string `json:"value"`
-	}
-	lines := make([]line, n)
-	for i := range lines {
-		lines[i] = line{"4h", "bulk", "Ip", "ban", addr(i + 1).String()}
+	addrs := make([]string, n)
+	for i := range addrs {
+		addrs[i] = addr(i + 1).String()
 	}
 	// In chunks, each retried: the LAPI's SQLite answers "database is
 	// locked" now and then to a large insert while three bouncers pull
@@ -485,12 +478,8 @@ func (f *fleetWorld) bulk() {
 	const chunks = 5
 	var files []string
 	for k := range chunks {
-		data, _ := json.Marshal(lines[k*n/chunks : (k+1)*n/chunks])
 		file := filepath.Join(f.dir, fmt.Sprintf("bulk-100k-%d.json", k+1))
-		if err := os.WriteFile(file, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, file)
+		files = append(files, lapitest.ImportFile(t, file, "4h", addrs[k*n/chunks:(k+1)*n/chunks]))
 	}
 	base := map[string]int{}
 	rss := map[string]int{}

@@ -1,10 +1,8 @@
 package fleet
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -12,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sipprot/sipprot/fleet/lapitest"
 	"github.com/sipprot/sipprot/internal/testutil"
 )
 
@@ -155,23 +154,11 @@ func TestPullRefusals(t *testing.T) {
 func TestMaxDecisions(t *testing.T) {
 	l := startLAPI(t)
 	const n, maxN = 3000, 2000
-	type line struct {
-		Duration string `json:"duration"`
-		Reason   string `json:"reason"`
-		Scope    string `json:"scope"`
-		Type     string `json:"type"`
-		Value    string `json:"value"`
+	addrs := make([]string, n)
+	for i := range addrs {
+		addrs[i] = fmt.Sprintf("2001:db8:7::%x", i+1)
 	}
-	lines := make([]line, n)
-	for i := range lines {
-		lines[i] = line{"4h", "bulk", "Ip", "ban", fmt.Sprintf("2001:db8:7::%x", i+1)}
-	}
-	b, _ := json.Marshal(lines)
-	file := filepath.Join(t.TempDir(), "import.json")
-	if err := os.WriteFile(file, b, 0o640); err != nil {
-		t.Fatal(err)
-	}
-	l.cscli("decisions", "import", "-i", file)
+	l.cscli("decisions", "import", "-i", lapitest.ImportFile(t, filepath.Join(t.TempDir(), "import.json"), "4h", addrs))
 
 	rec := newRecorder()
 	cfg := pullConfig(l)

@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"math"
 	"net/netip"
@@ -165,15 +164,8 @@ func (r *latRun) percentile(p float64) time.Duration {
 }
 
 func TestAddedLatency(t *testing.T) {
-	if !strings.Contains(flag.Lookup("test.run").Value.String(), "AddedLatency") {
-		t.Skip("a benchmark, not a test: run it with -run AddedLatency")
-	}
-	env := func(k string, def int) int {
-		if v, err := strconv.Atoi(os.Getenv(k)); err == nil && v > 0 {
-			return v
-		}
-		return def
-	}
+	benchmarkOnly(t, "AddedLatency")
+	env := envInt
 	step := time.Duration(env("SP_Q_LAT_MS", 3000)) * time.Millisecond
 	rounds := env("SP_Q_LAT_ROUNDS", 2)
 	rates := []int{1000, 10000, 100000}

@@ -296,15 +296,8 @@ func (h *harness) run(name string, l loopUnderTest, rates []int) (stepResult, in
 }
 
 func TestThroughput(t *testing.T) {
-	if !strings.Contains(flag.Lookup("test.run").Value.String(), "Throughput") {
-		t.Skip("a benchmark, not a test: run it with -run Throughput")
-	}
-	env := func(k string, def int) int {
-		if v, err := strconv.Atoi(os.Getenv(k)); err == nil && v > 0 {
-			return v
-		}
-		return def
-	}
+	benchmarkOnly(t, "Throughput")
+	env := envInt
 	step := time.Duration(env("SP_Q_STEP_MS", 2000)) * time.Millisecond
 	sources := env("SP_Q_SOURCES", 16)
 	queues := uint16(env("SP_Q_QUEUES", 2))
@@ -390,4 +383,22 @@ func (h *harness) measure1(l loopUnderTest) stepResult {
 	r := h.measure(l, 0)
 	h.t.Logf("sipprot, all sources denied: %v", r)
 	return r
+}
+
+// benchmarkOnly skips a root-only benchmark written as a test unless -run
+// names it: `make e2e` runs the package, `make bench` asks for them.
+func benchmarkOnly(t *testing.T, name string) {
+	t.Helper()
+	if !strings.Contains(flag.Lookup("test.run").Value.String(), name) {
+		t.Skipf("a benchmark, not a test: run it with -run %s", name)
+	}
+}
+
+// envInt is the positive integer in environment variable k, else def:
+// the benchmarks' knobs.
+func envInt(k string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil && v > 0 {
+		return v
+	}
+	return def
 }

@@ -322,3 +322,28 @@ func (l *LAPI) ready() bool {
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
 }
+
+// ImportFile writes a `cscli decisions import -i` file banning each of
+// addrs (scope Ip) for duration, reason "bulk", and returns its path.
+func ImportFile(t testing.TB, path, duration string, addrs []string) string {
+	t.Helper()
+	type line struct {
+		Duration string `json:"duration"`
+		Reason   string `json:"reason"`
+		Scope    string `json:"scope"`
+		Type     string `json:"type"`
+		Value    string `json:"value"`
+	}
+	lines := make([]line, len(addrs))
+	for i, a := range addrs {
+		lines[i] = line{duration, "bulk", "Ip", "ban", a}
+	}
+	b, err := json.Marshal(lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
